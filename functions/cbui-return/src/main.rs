@@ -1,0 +1,3 @@
+fn main() {
+    println!("cbui-return: not wired yet");
+}

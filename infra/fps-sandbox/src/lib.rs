@@ -1,0 +1,1 @@
+//! FPS + CBUI emulator.
