@@ -1,9 +1,14 @@
 //! The core of the FPS checkout: everything that is not Lambda glue.
 //!
-//! - [`money`]: amounts on `rust_decimal`.
+//! - [`money`], [`catalog`]: amounts on `rust_decimal`; server-side cart pricing.
+//! - [`order`]: the order and its legal state transitions (pure).
 //! - [`fps`]: the FPS protocol (SigV2, CBUI, API model, client).
+//! - [`store`]: the order store port and its DynamoDB adapter.
 //! - [`clock`]: time as a port.
 
+pub mod catalog;
 pub mod clock;
 pub mod fps;
 pub mod money;
+pub mod order;
+pub mod store;

@@ -18,7 +18,7 @@ pub const MAX_CALLER_REFERENCE_LEN: usize = 128;
 /// FPS documents 160 characters for descriptions; the buyer sees this text.
 pub const MAX_PAYMENT_REASON_LEN: usize = 160;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PaymentMethod {
     /// Amazon Payments balance transfer.
     Abt,

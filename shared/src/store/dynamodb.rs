@@ -1,0 +1,1 @@
+//! DynamoDB adapter for [`super::OrderStore`] (to be written).
