@@ -288,7 +288,10 @@ mod tests {
     fn bad_carts_name_the_problem() {
         let (c, r) = (catalog(), rule());
         assert_eq!(price_cart(&c, &r, &[]), Err(PricingError::EmptyCart));
-        assert_eq!(price_cart(&c, &r, &[line("TEE", 0)]), Err(PricingError::EmptyCart));
+        assert_eq!(
+            price_cart(&c, &r, &[line("TEE", 0)]),
+            Err(PricingError::EmptyCart)
+        );
         assert_eq!(
             price_cart(&c, &r, &[line("NOPE", 1)]),
             Err(PricingError::UnknownSku("NOPE".into()))
@@ -311,7 +314,9 @@ mod tests {
     fn config_is_validated() {
         assert!(Catalog::from_json("{}").is_err());
         assert!(Catalog::from_json(r#"{"products":[]}"#).is_err());
-        assert!(Catalog::from_json(r#"{"products":[{"sku":"A","name":"a","unitPrice":"0"}]}"#).is_err());
+        assert!(
+            Catalog::from_json(r#"{"products":[{"sku":"A","name":"a","unitPrice":"0"}]}"#).is_err()
+        );
         assert!(Catalog::from_json(
             r#"{"products":[{"sku":"A","name":"a","unitPrice":"1"},{"sku":"A","name":"b","unitPrice":"1"}]}"#
         )

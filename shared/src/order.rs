@@ -91,7 +91,12 @@ impl OrderState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Self::Paid | Self::Settled | Self::SettleFailed | Self::Failed | Self::Abandoned | Self::Expired
+            Self::Paid
+                | Self::Settled
+                | Self::SettleFailed
+                | Self::Failed
+                | Self::Abandoned
+                | Self::Expired
         )
     }
 
@@ -101,7 +106,10 @@ impl OrderState {
     }
 
     pub fn is_pending(self) -> bool {
-        matches!(self, Self::PaymentPending | Self::ReservePending | Self::SettlePending)
+        matches!(
+            self,
+            Self::PaymentPending | Self::ReservePending | Self::SettlePending
+        )
     }
 }
 
@@ -243,7 +251,11 @@ impl Order {
     }
 
     /// Take a fulfilled reservation for the Settle call.
-    pub fn claim_for_settle(&self, lease: Lease, now: OffsetDateTime) -> Result<Self, TransitionError> {
+    pub fn claim_for_settle(
+        &self,
+        lease: Lease,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
         if self.state != OrderState::Reserved || self.fulfilled_at.is_none() {
             return Err(self.illegal("claim for settle"));
         }
@@ -307,7 +319,12 @@ impl Order {
     }
 
     /// FPS definitively refused the call, or the CBUI said no: a final failure.
-    pub fn fail(&self, code: &str, message: &str, now: OffsetDateTime) -> Result<Self, TransitionError> {
+    pub fn fail(
+        &self,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
         use OrderState as S;
         let state = match self.state {
             S::AwaitingAuthorization | S::Charging | S::Reserving => S::Failed,
@@ -376,7 +393,10 @@ impl Order {
     }
 
     pub fn expire(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {
-        if !matches!(self.state, OrderState::Reserved | OrderState::ReservePending) {
+        if !matches!(
+            self.state,
+            OrderState::Reserved | OrderState::ReservePending
+        ) {
             return Err(self.illegal("expire"));
         }
         let mut next = self.next(now);

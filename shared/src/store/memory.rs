@@ -41,7 +41,9 @@ impl OrderStore for MemoryStore {
     async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
         let mut orders = self.lock();
         match orders.get(&previous.caller_reference) {
-            Some(stored) if stored.version == previous.version && stored.state == previous.state => {
+            Some(stored)
+                if stored.version == previous.version && stored.state == previous.state =>
+            {
                 orders.insert(next.caller_reference.clone(), next.clone());
                 Ok(())
             }
@@ -49,7 +51,10 @@ impl OrderStore for MemoryStore {
         }
     }
 
-    async fn find_by_transaction_id(&self, transaction_id: &str) -> Result<Option<Order>, StoreError> {
+    async fn find_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
         Ok(self
             .lock()
             .values()
@@ -71,7 +76,12 @@ impl OrderStore for MemoryStore {
         due.sort_by(|a, b| (a.0, &a.1.caller_reference).cmp(&(b.0, &b.1.caller_reference)));
         let skip: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
         let size = usize::try_from(page_size).unwrap_or(usize::MAX).max(1);
-        let orders: Vec<Order> = due.into_iter().skip(skip).take(size + 1).map(|(_, o)| o).collect();
+        let orders: Vec<Order> = due
+            .into_iter()
+            .skip(skip)
+            .take(size + 1)
+            .map(|(_, o)| o)
+            .collect();
         let more = orders.len() > size;
         Ok(DuePage {
             orders: orders.into_iter().take(size).collect(),

@@ -1,0 +1,678 @@
+//! The FPS API at `/` (GET query or POST form): authentication (§2), Timestamp and Version
+//! checks, fault injection, then the actions (§6), answered with the core crate's XML models.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use checkout_core::clock::fps_timestamp;
+use checkout_core::fps::cbui::{parse_query, validate_caller_reference, ReturnParseError};
+use checkout_core::fps::error::ErrorCode;
+use checkout_core::fps::signing::API_PARAMS;
+use checkout_core::fps::xml::{
+    self, CancelResponse, CancelTokenResponse, GetTokenByCallerResponse,
+    GetTransactionStatusResponse, PayResponse, RefundResponse, ReserveResponse, ResponseMetadata,
+    SettleResponse, TokenResult, TokenStatus, TransactionResult, TransactionStatusResult,
+    VerificationResult, VerificationStatus, VerifySignatureResponse, NAMESPACE_2008,
+    NAMESPACE_2010,
+};
+use checkout_core::money::{Amount, AmountError, CURRENCY_CODE};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::app::App;
+use crate::auth::{self, AuthFailure};
+use crate::error::ApiError;
+use crate::faults::FaultKind;
+use crate::ids;
+use crate::keys::outbound_string_to_sign;
+use crate::ledger::{ChargeRequest, Operation, Outcome, RefundRequest, TokenState};
+
+/// Decision 6.
+pub const TIMESTAMP_WINDOW: time::Duration = time::Duration::minutes(15);
+/// Versions the API answers (the 2008 one with its own namespace).
+pub const VERSIONS: [&str; 2] = ["2010-08-28", "2008-09-17"];
+pub const ACTIONS: [&str; 9] = [
+    "Pay",
+    "Reserve",
+    "Settle",
+    "Refund",
+    "Cancel",
+    "CancelToken",
+    "GetTransactionStatus",
+    "GetTokenByCaller",
+    "VerifySignature",
+];
+const MAX_DESCRIPTION_LEN: usize = 160;
+
+/// The action name the log line shows (set as a response extension).
+#[derive(Debug, Clone)]
+pub(crate) struct LoggedAction(pub String);
+
+enum Answer {
+    Ok(String),
+    Error(ApiError),
+}
+
+struct Processed {
+    action: Option<String>,
+    answer: Answer,
+    drop_connection: bool,
+}
+
+struct Request<'a> {
+    params: &'a [(String, String)],
+}
+
+impl<'a> Request<'a> {
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn require(&self, name: &str) -> Result<&'a str, ApiError> {
+        match self.get(name) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::missing(name)),
+        }
+    }
+
+    fn text(&self, name: &str, max: usize) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) if v.chars().count() > max => Err(ApiError::invalid_params(format!(
+                "{name} must be at most {max} characters."
+            ))),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    }
+
+    fn url(&self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match Url::parse(v) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    Ok(Some(v.to_owned()))
+                }
+                _ => Err(ApiError::invalid_params(format!(
+                    "{name} must be an absolute http(s) URL. Specified value: {v}"
+                ))),
+            },
+        }
+    }
+
+    fn caller_reference(&self) -> Result<String, ApiError> {
+        let value = self.require("CallerReference")?;
+        validate_caller_reference(value).map_err(|_| {
+            ApiError::invalid_params(format!(
+                "CallerReference must be 1 to 128 printable characters. Specified value: {value}"
+            ))
+        })?;
+        Ok(value.to_owned())
+    }
+
+    /// `<prefix>.Value` + `<prefix>.CurrencyCode`; `None` when both are absent and optional.
+    fn amount(&self, prefix: &str, required: bool) -> Result<Option<Amount>, ApiError> {
+        let value_name = format!("{prefix}.Value");
+        let currency_name = format!("{prefix}.CurrencyCode");
+        let value = self.get(&value_name);
+        let currency = self.get(&currency_name);
+        if value.is_none() && currency.is_none() && !required {
+            return Ok(None);
+        }
+        let value = self.require(&value_name)?;
+        let currency = self.require(&currency_name)?;
+        if currency != CURRENCY_CODE {
+            return Err(ApiError::invalid_params(format!(
+                "{currency_name} {currency} is not supported: only USD."
+            )));
+        }
+        match Amount::from_fps(value) {
+            Ok(a) => Ok(Some(a)),
+            Err(AmountError::NotPositive(_) | AmountError::TooLarge(_)) => Err(ApiError::new(
+                ErrorCode::AmountOutOfRange,
+                format!("{value_name} {value} is out of range (0.01 to 10000.00)."),
+            )),
+            Err(_) => Err(ApiError::invalid_params(format!(
+                "{value_name} has to be a valid amount. Specified value: {value}"
+            ))),
+        }
+    }
+}
+
+pub(crate) async fn handle(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let request_id = ids::request_id();
+    let processed = process(&app, &method, &headers, &uri, &body, &request_id).await;
+    let action = processed.action.clone().unwrap_or_else(|| "-".to_owned());
+    let mut response = if processed.drop_connection {
+        // Headers may go out, the body never does: hyper aborts the connection, so the caller
+        // cannot tell whether the request was processed (it was).
+        let failing = futures::stream::iter([Err::<Bytes, std::io::Error>(std::io::Error::other(
+            "fps-sandbox fault: connection dropped after commit",
+        ))]);
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .body(Body::from_stream(failing))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    } else {
+        match processed.answer {
+            Answer::Ok(xml) => xml_response(StatusCode::OK, xml),
+            Answer::Error(e) => {
+                let status = StatusCode::from_u16(e.http_status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                xml_response(
+                    status,
+                    xml::error_xml(e.code.as_str(), &e.message, &request_id),
+                )
+            }
+        }
+    };
+    response.extensions_mut().insert(LoggedAction(action));
+    response
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn process(
+    app: &Arc<App>,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+    request_id: &str,
+) -> Processed {
+    let mut processed = Processed {
+        action: None,
+        answer: Answer::Error(ApiError::internal("unreachable")),
+        drop_connection: false,
+    };
+    let raw = if *method == Method::POST {
+        match std::str::from_utf8(body) {
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                processed.answer = Answer::Error(ApiError::invalid_params(
+                    "The request body is not UTF-8 form data.",
+                ));
+                return processed;
+            }
+        }
+    } else {
+        uri.query().unwrap_or_default().to_owned()
+    };
+    let params = match parse_query(&raw) {
+        Ok(p) => p,
+        Err(e) => {
+            let message = match e {
+                ReturnParseError::Repeated(name) => {
+                    format!("Parameter {name} appears more than once.")
+                }
+                ReturnParseError::NotUtf8(name) => {
+                    format!("Parameter {name} is not valid UTF-8 once decoded.")
+                }
+                other => other.to_string(),
+            };
+            processed.answer = Answer::Error(ApiError::invalid_params(message));
+            return processed;
+        }
+    };
+    let request = Request { params: &params };
+    let Some(action) = request.get("Action").map(str::to_owned) else {
+        processed.answer = Answer::Error(ApiError::missing("Action"));
+        return processed;
+    };
+    processed.action = Some(action.clone());
+
+    // Authentication: everything is signed, except VerifySignature may come unsigned (§2.2).
+    let unsigned_verify = action == "VerifySignature"
+        && request.get("Signature").is_none()
+        && request.get("AWSAccessKeyId").is_none();
+    let caller = if unsigned_verify {
+        None
+    } else {
+        match authenticate(app, method, headers, uri, &request) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                processed.answer = Answer::Error(e);
+                return processed;
+            }
+        }
+    };
+    let namespace = match request.require("Version") {
+        Ok("2010-08-28") => NAMESPACE_2010,
+        Ok("2008-09-17") => NAMESPACE_2008,
+        Ok(other) => {
+            processed.answer = Answer::Error(ApiError::new(
+                ErrorCode::InvalidParameterValue,
+                format!(
+                    "Value ({other}) for parameter Version is invalid. Supported: {}.",
+                    VERSIONS.join(", ")
+                ),
+            ));
+            return processed;
+        }
+        Err(e) => {
+            processed.answer = Answer::Error(e);
+            return processed;
+        }
+    };
+    if !ACTIONS.contains(&action.as_str()) {
+        processed.answer = Answer::Error(ApiError::other(
+            "InvalidAction",
+            format!("The action {action} is not valid for this web service."),
+        ));
+        return processed;
+    }
+
+    // Faults, then counting: what "reached FPS" means in the ledger's request counts.
+    let fault = app.faults().take(&action);
+    let reference = app.with_ledger(|l, _| l.subject_reference(&params));
+    let injected = match fault {
+        Some(FaultKind::ServiceUnavailable) => Some(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "Service is currently unavailable (fps-sandbox injected fault).",
+        )),
+        Some(FaultKind::InternalError) => Some(ApiError::new(
+            ErrorCode::InternalError,
+            "We encountered an internal error. Please try again (fps-sandbox injected fault).",
+        )),
+        _ => None,
+    };
+    if let Some(e) = injected {
+        app.with_ledger(|l, _| l.count_request(reference.as_deref(), &action, true));
+        processed.answer = Answer::Error(e);
+        return processed;
+    }
+    if let Some(FaultKind::Latency { ms }) = fault {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    processed.drop_connection = fault == Some(FaultKind::DropAfterCommit);
+    app.with_ledger(|l, _| l.count_request(reference.as_deref(), &action, false));
+
+    let result = run_action(
+        app,
+        &action,
+        caller.as_deref(),
+        &request,
+        namespace,
+        request_id,
+    );
+    processed.answer = match result {
+        Ok(xml) => Answer::Ok(xml),
+        Err(e) => Answer::Error(e),
+    };
+    processed
+}
+
+fn authenticate(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    uri: &Uri,
+    request: &Request<'_>,
+) -> Result<String, ApiError> {
+    let hosts = auth::host_candidates(headers, &app.public_url);
+    let key = auth::verify_sigv2(
+        app,
+        method.as_str(),
+        &hosts,
+        uri.path(),
+        request.params,
+        API_PARAMS,
+    )
+    .map_err(|failure| match failure {
+        AuthFailure::MissingKey => ApiError::new(
+            ErrorCode::InvalidClientTokenId,
+            "The request must contain the parameter AWSAccessKeyId.",
+        ),
+        AuthFailure::UnknownKey(key) => ApiError::new(
+            ErrorCode::InvalidClientTokenId,
+            format!("The AWS Access Key Id you provided does not exist in our records: {key}"),
+        ),
+        AuthFailure::BadVersion(v) => ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            format!(
+                "Value ({}) for parameter SignatureVersion is invalid. Only 2 is supported.",
+                v.unwrap_or_default()
+            ),
+        ),
+        AuthFailure::BadMethod(m) => ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            format!(
+                "Value ({}) for parameter SignatureMethod is invalid. Use HmacSHA256 or HmacSHA1.",
+                m.unwrap_or_default()
+            ),
+        ),
+        AuthFailure::MissingSignature => ApiError::new(
+            ErrorCode::SignatureDoesNotMatch,
+            "The request must contain the parameter Signature.",
+        ),
+        AuthFailure::Mismatch => ApiError::new(
+            ErrorCode::SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided. \
+             Check your AWS Secret Access Key and signing method. Consult the service \
+             documentation for details.",
+        ),
+    })?;
+    check_timestamp(app.now(), request)?;
+    Ok(key)
+}
+
+/// ISO 8601 as clients sent it: `…Z`, `….000Z`, with an offset, or without a zone (UTC).
+pub fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| OffsetDateTime::parse(&format!("{text}Z"), &Rfc3339).ok())
+}
+
+fn check_timestamp(now: OffsetDateTime, request: &Request<'_>) -> Result<(), ApiError> {
+    match (request.get("Timestamp"), request.get("Expires")) {
+        (Some(text), _) => {
+            let at = parse_timestamp(text).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "Value ({text}) for parameter Timestamp is invalid. Must be in ISO8601 format."
+                    ),
+                )
+            })?;
+            if (at - now).abs() > TIMESTAMP_WINDOW {
+                return Err(ApiError::new(
+                    ErrorCode::RequestExpired,
+                    format!("Request has expired. Timestamp date is {text}"),
+                ));
+            }
+            Ok(())
+        }
+        (None, Some(text)) => {
+            let at = parse_timestamp(text).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "Value ({text}) for parameter Expires is invalid. Must be in ISO8601 format."
+                    ),
+                )
+            })?;
+            if now > at {
+                return Err(ApiError::new(
+                    ErrorCode::RequestExpired,
+                    format!("Request has expired. Expires date is {text}"),
+                ));
+            }
+            Ok(())
+        }
+        (None, None) => Err(ApiError::missing("Timestamp")),
+    }
+}
+
+fn metadata(request_id: &str) -> ResponseMetadata {
+    ResponseMetadata {
+        request_id: format!("{request_id}:0"),
+    }
+}
+
+fn render<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    xml::to_xml(value).map_err(|e| ApiError::internal(format!("could not write XML: {e}")))
+}
+
+fn transaction_result(outcome: Outcome) -> TransactionResult {
+    TransactionResult {
+        transaction_id: outcome.transaction_id,
+        transaction_status: outcome.status,
+    }
+}
+
+fn run_action(
+    app: &Arc<App>,
+    action: &str,
+    caller: Option<&str>,
+    request: &Request<'_>,
+    namespace: &str,
+    request_id: &str,
+) -> Result<String, ApiError> {
+    let xmlns = Some(namespace.to_owned());
+    if action == "VerifySignature" {
+        let status = verify_signature(app, request)?;
+        return render(&VerifySignatureResponse {
+            xmlns,
+            result: VerificationResult {
+                verification_status: status,
+            },
+            metadata: metadata(request_id),
+        });
+    }
+    let caller = caller.ok_or_else(|| ApiError::internal("unauthenticated request"))?;
+    let delay = app.pending_delay;
+    match action {
+        "Pay" | "Reserve" => {
+            let operation = if action == "Pay" {
+                Operation::Pay
+            } else {
+                Operation::Reserve
+            };
+            let token = request.require("SenderTokenId")?;
+            if !ids::is_token_id_shaped(token) {
+                return Err(ApiError::invalid_params(format!(
+                    "SenderTokenId has to be a valid token ID. Specified value: {token}"
+                )));
+            }
+            let amount = request
+                .amount("TransactionAmount", true)?
+                .ok_or_else(|| ApiError::missing("TransactionAmount.Value"))?;
+            let charge = ChargeRequest {
+                caller_key: caller.to_owned(),
+                operation,
+                sender_token_id: token.to_owned(),
+                amount,
+                currency: CURRENCY_CODE.to_owned(),
+                caller_reference: request.caller_reference()?,
+                caller_description: request.text("CallerDescription", MAX_DESCRIPTION_LEN)?,
+                sender_description: request.text("SenderDescription", MAX_DESCRIPTION_LEN)?,
+                override_ipn_url: request.url("OverrideIPNURL")?,
+            };
+            let outcome = app.with_ledger(|l, now| l.charge(now, delay, charge))?;
+            let result = transaction_result(outcome);
+            let metadata = metadata(request_id);
+            if operation == Operation::Pay {
+                render(&PayResponse {
+                    xmlns,
+                    result,
+                    metadata,
+                })
+            } else {
+                render(&ReserveResponse {
+                    xmlns,
+                    result,
+                    metadata,
+                })
+            }
+        }
+        "Settle" => {
+            let id = request.require("ReserveTransactionId")?;
+            let amount = request.amount("TransactionAmount", false)?;
+            let ipn = request.url("OverrideIPNURL")?;
+            let outcome =
+                app.with_ledger(|l, now| l.settle(now, delay, caller, id, amount, ipn))?;
+            render(&SettleResponse {
+                xmlns,
+                result: transaction_result(outcome),
+                metadata: metadata(request_id),
+            })
+        }
+        "Refund" => {
+            let refund = RefundRequest {
+                caller_key: caller.to_owned(),
+                transaction_id: request.require("TransactionId")?.to_owned(),
+                caller_reference: request.caller_reference()?,
+                amount: request.amount("RefundAmount", false)?,
+                caller_description: request.text("CallerDescription", MAX_DESCRIPTION_LEN)?,
+                override_ipn_url: request.url("OverrideIPNURL")?,
+            };
+            let outcome = app.with_ledger(|l, now| l.refund(now, delay, refund))?;
+            render(&RefundResponse {
+                xmlns,
+                result: transaction_result(outcome),
+                metadata: metadata(request_id),
+            })
+        }
+        "Cancel" => {
+            let id = request.require("TransactionId")?;
+            request.text("Description", MAX_DESCRIPTION_LEN)?;
+            let ipn = request.url("OverrideIPNURL")?;
+            let outcome = app.with_ledger(|l, now| l.cancel(now, caller, id, ipn))?;
+            render(&CancelResponse {
+                xmlns,
+                result: transaction_result(outcome),
+                metadata: metadata(request_id),
+            })
+        }
+        "CancelToken" => {
+            let id = request.require("TokenId")?;
+            let reason = request.text("ReasonText", MAX_DESCRIPTION_LEN)?;
+            let ipn = request.url("OverrideIPNURL")?;
+            app.with_ledger(|l, now| l.cancel_token(now, caller, id, reason.as_deref(), ipn))?;
+            render(&CancelTokenResponse {
+                xmlns,
+                metadata: metadata(request_id),
+            })
+        }
+        "GetTransactionStatus" => {
+            let id = request.require("TransactionId")?;
+            let result = app.with_ledger(|l, _| {
+                l.transaction_status(caller, id)
+                    .map(|tx| TransactionStatusResult {
+                        transaction_id: tx.transaction_id.clone(),
+                        transaction_status: tx.status,
+                        caller_reference: Some(tx.caller_reference.clone()),
+                        status_code: Some(tx.status_code.clone()),
+                        status_message: Some(tx.status_message.clone()),
+                    })
+            })?;
+            render(&GetTransactionStatusResponse {
+                xmlns,
+                result,
+                metadata: metadata(request_id),
+            })
+        }
+        "GetTokenByCaller" => {
+            let reference = request.get("CallerReference");
+            let token_id = request.get("TokenId");
+            let token = app.with_ledger(|l, now| {
+                l.token_by_caller(caller, reference, token_id)
+                    .map(|t| xml::Token {
+                        token_id: t.token_id.clone(),
+                        friendly_name: None,
+                        token_status: if t.state(now) == TokenState::Active {
+                            TokenStatus::Active
+                        } else {
+                            TokenStatus::Inactive
+                        },
+                        date_installed: Some(fps_timestamp(t.installed_at)),
+                        caller_reference: Some(t.caller_reference.clone()),
+                        token_type: Some("SingleUse".to_owned()),
+                        old_token_id: None,
+                        payment_reason: t.payment_reason.clone(),
+                    })
+            })?;
+            render(&GetTokenByCallerResponse {
+                xmlns,
+                result: TokenResult { token },
+                metadata: metadata(request_id),
+            })
+        }
+        other => Err(ApiError::other(
+            "InvalidAction",
+            format!("The action {other} is not valid for this web service."),
+        )),
+    }
+}
+
+/// §5.1 / §5.2: recompute the RSA-SHA1 check over `UrlEndPoint` and `HttpParameters` exactly
+/// as given. Return URLs are signed with GET and IPNs with POST; either verb is accepted.
+fn verify_signature(app: &App, request: &Request<'_>) -> Result<VerificationStatus, ApiError> {
+    let end_point = request.require("UrlEndPoint")?;
+    let Some(http_parameters) = request.get("HttpParameters") else {
+        return Err(ApiError::missing("HttpParameters"));
+    };
+    let Ok(received) = parse_query(http_parameters) else {
+        return Ok(VerificationStatus::Failure);
+    };
+    let get = |name: &str| {
+        received
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if get("certificateUrl").is_none() {
+        return Err(ApiError::invalid_params(
+            "certificateUrl is missing in 'HttpParameters'.",
+        ));
+    }
+    let url = Url::parse(end_point).map_err(|_| {
+        ApiError::invalid_params(format!(
+            "UrlEndPoint has to be an absolute URL. Specified value: {end_point}"
+        ))
+    })?;
+    if end_point.contains(['?', '#']) {
+        return Ok(VerificationStatus::Failure);
+    }
+    let (Some(signature), Some("RSA-SHA1"), Some("2")) = (
+        get("signature"),
+        get("signatureMethod"),
+        get("signatureVersion"),
+    ) else {
+        return Ok(VerificationStatus::Failure);
+    };
+    let mut ok = false;
+    for verb in ["GET", "POST"] {
+        let sts = outbound_string_to_sign(verb, &url, received.iter());
+        ok |= app.signer.verify(&sts, signature);
+    }
+    Ok(if ok {
+        VerificationStatus::Success
+    } else {
+        VerificationStatus::Failure
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_in_the_forms_clients_sent() {
+        for text in [
+            "2011-10-03T15:19:30Z",
+            "2011-10-03T15:19:30.000Z",
+            "2011-10-03T15:19:30",
+            "2011-10-03T17:19:30+02:00",
+        ] {
+            assert_eq!(
+                parse_timestamp(text),
+                Some(time::macros::datetime!(2011-10-03 15:19:30 UTC)),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_timestamp("2010-02-26 T19:48:05.000Z"), None);
+        assert_eq!(parse_timestamp(""), None);
+    }
+}
