@@ -4,11 +4,16 @@
 //! - [`order`]: the order and its legal state transitions (pure).
 //! - [`fps`]: the FPS protocol (SigV2, CBUI, API model, client).
 //! - [`store`]: the order store port and its DynamoDB adapter.
+//! - [`gateway`]: the payment gateway port (FPS).
+//! - [`checkout`], [`settle`]: the use cases, generic over the ports.
 //! - [`clock`]: time as a port.
 
 pub mod catalog;
+pub mod checkout;
 pub mod clock;
 pub mod fps;
+pub mod gateway;
 pub mod money;
 pub mod order;
+pub mod settle;
 pub mod store;

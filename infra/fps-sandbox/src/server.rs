@@ -151,7 +151,7 @@ impl Sandbox {
             loop {
                 tokio::select! {
                     _ = interval.tick() => tick_app.tick(),
-                    _ = tick_stop.wait_for(|stop| *stop) => break,
+                    _ = tick_stop.changed() => break,
                 }
             }
         });
@@ -167,7 +167,7 @@ impl Sandbox {
                             let a = Arc::clone(&persist_app);
                             let _ = tokio::task::spawn_blocking(move || a.persist_if_dirty()).await;
                         }
-                        _ = persist_stop.wait_for(|stop| *stop) => break,
+                        _ = persist_stop.changed() => break,
                     }
                 }
             })

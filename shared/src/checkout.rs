@@ -1,0 +1,372 @@
+//! The buyer-facing use cases: `start` (price the cart, store the order, sign the CBUI URL)
+//! and `complete` (verify the return, charge exactly once, record the outcome).
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tracing::{info, warn, Instrument};
+use url::Url;
+
+use crate::catalog::{price_cart, CartLine, Catalog, PricingError, PricingRule};
+use crate::clock::Clock;
+use crate::fps::cbui::{CbuiRequestError, CbuiReturn, CbuiStatus, PaymentMethod, ReturnParseError, SingleUseRequest};
+use crate::fps::signing::{Credentials, SignatureMethod};
+use crate::fps::CallError;
+use crate::gateway::{Charge, PaymentGateway};
+use crate::order::{Lease, Order, OrderState, PaymentAction};
+use crate::store::{OrderStore, StoreError};
+
+/// What the checkout needs to know, from configuration.
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    pub catalog: Catalog,
+    pub pricing: PricingRule,
+    pub action: PaymentAction,
+    /// The `returnURL` given to the CBUI, and the `UrlEndPoint` for VerifySignature: exactly
+    /// the URL the return handler is reached at.
+    pub return_url: Url,
+    pub cbui_endpoint: Url,
+    pub credentials: Credentials,
+    pub signature_method: SignatureMethod,
+    pub merchant_name: String,
+    /// How long a claim protects an in-flight FPS call; must exceed the client's overall timeout.
+    pub lease: time::Duration,
+    /// How long a request that lost the race waits for the winner's outcome.
+    pub wait_for_winner: std::time::Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedCheckout {
+    pub order: Order,
+    pub cbui_url: Url,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    Cbui(#[from] CbuiRequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of a return: the order as it now stands. `repeat` is true when this request did
+/// not change anything (a refresh, a double click, or a race lost to another request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub order: Order,
+    pub repeat: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    #[error("the return query is malformed: {0}")]
+    BadReturn(#[from] ReturnParseError),
+    #[error("the return query has no callerReference")]
+    MissingCallerReference,
+    #[error("no order {0}")]
+    UnknownOrder(String),
+    /// VerifySignature said no (or the signature fields are missing): not from FPS.
+    #[error("the return is not signed by FPS")]
+    Forged,
+    /// FPS or the store could not be asked; nothing was changed, the buyer may refresh.
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for CompleteError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// Failure of one step on one order (shared with the sweep).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transition(#[from] crate::order::TransitionError),
+    /// FPS's answer is not known yet; the order stays claimed until its lease runs out.
+    #[error("FPS outcome unknown: {0}")]
+    Unresolved(CallError),
+}
+
+pub struct Checkout<S, G> {
+    store: S,
+    gateway: G,
+    clock: Arc<dyn Clock>,
+    settings: Arc<CheckoutSettings>,
+}
+
+impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
+    pub fn new(store: S, gateway: G, clock: Arc<dyn Clock>, settings: CheckoutSettings) -> Self {
+        Self {
+            store,
+            gateway,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn settings(&self) -> &CheckoutSettings {
+        &self.settings
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Prices the cart on the server, stores the order (CallerReference = order id) and returns
+    /// the signed CBUI URL to send the buyer to. Invalid carts write nothing.
+    pub async fn start(&self, cart: &[CartLine]) -> Result<StartedCheckout, StartError> {
+        let settings = &self.settings;
+        let priced = price_cart(&settings.catalog, &settings.pricing, cart)?;
+        let now = self.clock.now();
+        let caller_reference = new_order_id();
+        let reserve = settings.action == PaymentAction::Reserve;
+        let request = SingleUseRequest {
+            caller_reference: caller_reference.clone(),
+            return_url: settings.return_url.clone(),
+            amount: priced.total,
+            payment_reason: Some(payment_reason(&settings.merchant_name, &priced)),
+            payment_methods: if reserve { vec![PaymentMethod::Cc] } else { vec![] },
+            reserve,
+        };
+        let cbui_url = request.signed_url(
+            &settings.cbui_endpoint,
+            &settings.credentials,
+            settings.signature_method,
+        )?;
+        let order = Order::new(caller_reference, priced, settings.action, now);
+        self.store.create(&order).await?;
+        info!(caller_reference = %order.caller_reference, amount = %order.amount(), action = order.action.as_str(), "order created");
+        Ok(StartedCheckout { order, cbui_url })
+    }
+
+    /// Handles the buyer's return from the CBUI. Whatever happens, Pay/Reserve reaches FPS at
+    /// most once per order from here: the claim is a conditional write and the losers report
+    /// the winner's outcome.
+    pub async fn complete(&self, raw_query: &str) -> Result<Completion, CompleteError> {
+        let ret = CbuiReturn::parse(raw_query)?;
+        let caller_reference = ret
+            .caller_reference
+            .clone()
+            .ok_or(CompleteError::MissingCallerReference)?;
+        let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
+        self.complete_verified(ret, caller_reference).instrument(span).await
+    }
+
+    async fn complete_verified(
+        &self,
+        ret: CbuiReturn,
+        caller_reference: String,
+    ) -> Result<Completion, CompleteError> {
+        if !ret.has_signature_fields() {
+            warn!("return without FPS signature fields");
+            return Err(CompleteError::Forged);
+        }
+        // The order read and VerifySignature are independent: wait for both at once.
+        let (order, verified) = tokio::join!(
+            self.store.get(&caller_reference),
+            self.gateway
+                .verify_return(self.settings.return_url.as_str(), &ret.raw_query)
+        );
+        let order = order?.ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+        match verified {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!("VerifySignature: Failure");
+                return Err(CompleteError::Forged);
+            }
+            Err(e) => return Err(CompleteError::Unavailable(e.to_string())),
+        }
+        if order.state != OrderState::AwaitingAuthorization {
+            return Ok(Completion { order, repeat: true });
+        }
+        let now = self.clock.now();
+        let next = if !ret.status.is_success() {
+            self.refused(&order, &ret, now)
+        } else {
+            match ret.token_id.as_deref() {
+                None => order.fail("CE", "The authorisation came back without a token.", now),
+                Some(_)
+                    if order.action == PaymentAction::Reserve
+                        && ret.status != CbuiStatus::SuccessCard =>
+                {
+                    order.fail(
+                        "PaymentInstrumentNotCC",
+                        "A reservation needs a credit card; please choose a card.",
+                        now,
+                    )
+                }
+                Some(token) => {
+                    let lease = Lease {
+                        owner: uuid::Uuid::new_v4().to_string(),
+                        expires_at: now + self.settings.lease,
+                    };
+                    order.claim_for_charge(token, ret.status.payment_method(), lease, now)
+                }
+            }
+        };
+        let next = match next {
+            Ok(next) => next,
+            // The order moved on between our read and now.
+            Err(_) => return self.outcome_of_race(&caller_reference).await,
+        };
+        match self.store.transition(&order, &next).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return self.outcome_of_race(&caller_reference).await,
+            Err(e) => return Err(e.into()),
+        }
+        if !next.state.is_claimed() {
+            info!(state = next.state.as_str(), status = %ret.status, "return recorded without charging");
+            return Ok(Completion {
+                order: next,
+                repeat: false,
+            });
+        }
+        match run_charge(&self.store, &self.gateway, self.clock.as_ref(), next).await {
+            Ok(order) => Ok(Completion {
+                order,
+                repeat: false,
+            }),
+            Err(StepError::Unresolved(e)) => {
+                warn!(error = %e, "charge outcome unknown; the sweep will resolve it");
+                let order = self
+                    .store
+                    .get(&caller_reference)
+                    .await?
+                    .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+                Ok(Completion {
+                    order,
+                    repeat: false,
+                })
+            }
+            Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
+                self.outcome_of_race(&caller_reference).await
+            }
+            Err(StepError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    fn refused(
+        &self,
+        order: &Order,
+        ret: &CbuiReturn,
+        now: OffsetDateTime,
+    ) -> Result<Order, crate::order::TransitionError> {
+        if ret.status == CbuiStatus::Abandoned {
+            return order.abandon(now);
+        }
+        let message = ret
+            .error_message
+            .clone()
+            .unwrap_or_else(|| status_text(&ret.status).to_owned());
+        order.fail(ret.status.code(), &message, now)
+    }
+
+    /// Another request holds or finished the order: report its outcome, waiting a little for
+    /// an in-flight charge to land so that every caller sees the same result.
+    async fn outcome_of_race(&self, caller_reference: &str) -> Result<Completion, CompleteError> {
+        let give_up = tokio::time::Instant::now() + self.settings.wait_for_winner;
+        loop {
+            let order = self
+                .store
+                .get(caller_reference)
+                .await?
+                .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.to_owned()))?;
+            let busy = order.state.is_claimed() && order.lease_is_live(self.clock.now());
+            if !busy || tokio::time::Instant::now() >= give_up {
+                return Ok(Completion { order, repeat: true });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// What a non-success CBUI status means, for the buyer.
+pub fn status_text(status: &CbuiStatus) -> &'static str {
+    match status {
+        CbuiStatus::SystemError => "Amazon Payments had a problem; please try again later.",
+        CbuiStatus::Abandoned => "You cancelled the payment.",
+        CbuiStatus::CallerException => "The payment request was not accepted.",
+        CbuiStatus::PaymentMethodMismatch => {
+            "None of your payment methods can be used for this order."
+        }
+        CbuiStatus::NotPermitted => "Amazon Payments did not permit this payment.",
+        CbuiStatus::NotMarketplace => "This shop is not registered for this payment.",
+        _ => "The payment was not authorised.",
+    }
+}
+
+/// Order ids double as CallerReference: unique, ≤ 128 characters, safe in URLs.
+fn new_order_id() -> String {
+    format!("o-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `Acme: 2 × T-shirt, 1 × Mug` cut to FPS's 160 characters.
+fn payment_reason(merchant: &str, cart: &crate::catalog::PricedCart) -> String {
+    let items: Vec<String> = cart
+        .lines
+        .iter()
+        .map(|l| format!("{} × {}", l.quantity, l.name))
+        .collect();
+    let text: String = format!("{merchant}: {}", items.join(", "))
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if text.chars().count() <= crate::fps::cbui::MAX_PAYMENT_REASON_LEN {
+        text
+    } else {
+        let cut: String = text
+            .chars()
+            .take(crate::fps::cbui::MAX_PAYMENT_REASON_LEN - 1)
+            .collect();
+        format!("{cut}…")
+    }
+}
+
+/// Makes the Pay or Reserve call for an order this process has claimed, and records the
+/// answer. Definitive refusals fail the order; anything that may have reached FPS leaves the
+/// claim in place for the sweep, which repeats the call with the same CallerReference.
+pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
+    store: &S,
+    gateway: &G,
+    clock: &dyn Clock,
+    claimed: Order,
+) -> Result<Order, StepError> {
+    let Some(token_id) = claimed.token_id.clone() else {
+        let next = claimed.fail("CE", "No token to charge.", clock.now())?;
+        store.transition(&claimed, &next).await?;
+        return Ok(next);
+    };
+    let charge = Charge {
+        action: claimed.action,
+        token_id: &token_id,
+        amount: claimed.amount(),
+        caller_reference: &claimed.caller_reference,
+        description: Some(format!("Order {}", claimed.caller_reference)),
+    };
+    let next = match gateway.charge(charge).await {
+        Ok(result) => {
+            tracing::Span::current().record("transaction_id", result.transaction_id.as_str());
+            info!(transaction_id = %result.transaction_id, status = result.transaction_status.as_str(), action = claimed.action.as_str(), "FPS accepted the charge");
+            claimed.record_transaction(
+                &result.transaction_id,
+                result.transaction_status,
+                None,
+                None,
+                clock.now(),
+            )?
+        }
+        Err(CallError::Rejected(e)) if !e.is_transient() => {
+            info!(code = %e.code, "FPS refused the charge");
+            claimed.fail(e.code.as_str(), &e.message, clock.now())?
+        }
+        Err(e) => return Err(StepError::Unresolved(e)),
+    };
+    store.transition(&claimed, &next).await?;
+    Ok(next)
+}
