@@ -16,3 +16,12 @@ test: setup ## run every test (unit, vectors, emulator, DynamoDB via moto, end t
 lint: ## rustfmt and clippy with warnings as errors
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: lint-template sam-build
+
+lint-template: ## cfn-lint + sam validate --lint on template.yaml (pinned tools, offline)
+	@bash infra/local/lint-template.sh
+
+sam-build: ## sam build: the three functions for AWS Lambda (arm64, release) via cargo-lambda
+	@SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
+	PATH="$(CURDIR)/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-tools/bin/sam build --template template.yaml

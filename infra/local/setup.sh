@@ -81,3 +81,93 @@ ensure_moto() {
 
 ensure_venv
 ensure_moto
+
+# --- Template lint tools (infra/local/lint-template.sh) -----------------------------------------
+# cfn-lint and the SAM CLI live in a virtualenv of their own: aws-sam-cli pins boto3 and pydantic
+# below the versions moto[server] resolves to, and moto's server (above) must keep what its tests
+# were pinned against. Bump deliberately; `pip index versions aws-sam-cli` lists releases.
+TOOLS_VENV=".venv-tools"
+CFN_LINT_VERSION="1.58.0"
+SAM_CLI_VERSION="1.170.0"
+
+venv_version() {
+    # venv_version DIR DISTRIBUTION: the installed version, or nothing.
+    "$1/bin/python" - "$2" <<'PY' 2>/dev/null || true
+import sys
+from importlib import metadata
+try:
+    print(metadata.version(sys.argv[1]))
+except metadata.PackageNotFoundError:
+    pass
+PY
+}
+
+ensure_tools_venv() {
+    if [[ -x "$TOOLS_VENV/bin/python" ]] && "$TOOLS_VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+        return 0
+    fi
+    local py
+    py="$(python_bin)"
+    rm -rf "$TOOLS_VENV"
+    # ensure_venv (above) has made sure that `python -m venv` works on this machine.
+    "$py" -m venv "$TOOLS_VENV"
+    echo "setup: created $TOOLS_VENV"
+}
+
+ensure_lint_tools() {
+    local have_lint have_sam
+    have_lint="$(venv_version "$TOOLS_VENV" cfn-lint)"
+    have_sam="$(venv_version "$TOOLS_VENV" aws-sam-cli)"
+    if [[ "$have_lint" == "$CFN_LINT_VERSION" && "$have_sam" == "$SAM_CLI_VERSION" ]] \
+        && [[ -x "$TOOLS_VENV/bin/cfn-lint" && -x "$TOOLS_VENV/bin/sam" ]]; then
+        echo "setup: cfn-lint $CFN_LINT_VERSION and aws-sam-cli $SAM_CLI_VERSION already installed"
+        return 0
+    fi
+    echo "setup: installing cfn-lint==$CFN_LINT_VERSION aws-sam-cli==$SAM_CLI_VERSION into $TOOLS_VENV"
+    "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$SAM_CLI_VERSION"
+    have_lint="$(venv_version "$TOOLS_VENV" cfn-lint)"
+    have_sam="$(venv_version "$TOOLS_VENV" aws-sam-cli)"
+    if [[ "$have_lint" != "$CFN_LINT_VERSION" || "$have_sam" != "$SAM_CLI_VERSION" ]]; then
+        echo "setup: lint tools install failed (cfn-lint '${have_lint:-none}', aws-sam-cli '${have_sam:-none}')" >&2
+        return 1
+    fi
+}
+
+# --- cargo-lambda (optional: SETUP_CARGO_LAMBDA=1) ----------------------------------------------
+# For `sam build` (BuildMethod rust-cargolambda) and `cargo lambda watch`/`invoke`. The PyPI
+# package ships the cargo-lambda binary; zig, its linker for the arm64 cross build, comes pinned
+# beside it (the package itself accepts any zig >= 0.10). Both land in $VENV/bin: put that
+# directory on PATH so that `cargo lambda …` finds them.
+CARGO_LAMBDA_VERSION="1.9.2"
+ZIGLANG_VERSION="0.15.2"
+LAMBDA_TARGET="aarch64-unknown-linux-gnu"
+
+ensure_cargo_lambda() {
+    local have have_zig
+    have="$(venv_version "$VENV" cargo-lambda)"
+    have_zig="$(venv_version "$VENV" ziglang)"
+    if [[ "$have" == "$CARGO_LAMBDA_VERSION" && "$have_zig" == "$ZIGLANG_VERSION" && -x "$VENV/bin/cargo-lambda" ]]; then
+        echo "setup: cargo-lambda $CARGO_LAMBDA_VERSION (zig $ZIGLANG_VERSION) already installed"
+    else
+        echo "setup: installing cargo-lambda==$CARGO_LAMBDA_VERSION ziglang==$ZIGLANG_VERSION into $VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
+        have="$(venv_version "$VENV" cargo-lambda)"
+        if [[ "$have" != "$CARGO_LAMBDA_VERSION" ]]; then
+            echo "setup: cargo-lambda install failed (have '${have:-none}')" >&2
+            return 1
+        fi
+    fi
+    # The functions run on arm64 (template.yaml); cargo lambda would add the target itself.
+    if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx "$LAMBDA_TARGET"; then
+        echo "setup: adding the Rust target $LAMBDA_TARGET"
+        rustup target add "$LAMBDA_TARGET"
+    fi
+}
+
+ensure_tools_venv
+ensure_lint_tools
+if [[ "${SETUP_CARGO_LAMBDA:-0}" == "1" ]]; then
+    ensure_cargo_lambda
+fi

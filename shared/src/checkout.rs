@@ -9,7 +9,9 @@ use url::Url;
 
 use crate::catalog::{price_cart, CartLine, Catalog, PricingError, PricingRule};
 use crate::clock::Clock;
-use crate::fps::cbui::{CbuiRequestError, CbuiReturn, CbuiStatus, PaymentMethod, ReturnParseError, SingleUseRequest};
+use crate::fps::cbui::{
+    CbuiRequestError, CbuiReturn, CbuiStatus, PaymentMethod, ReturnParseError, SingleUseRequest,
+};
 use crate::fps::signing::{Credentials, SignatureMethod};
 use crate::fps::CallError;
 use crate::gateway::{Charge, PaymentGateway};
@@ -33,6 +35,32 @@ pub struct CheckoutSettings {
     pub lease: time::Duration,
     /// How long a request that lost the race waits for the winner's outcome.
     pub wait_for_winner: std::time::Duration,
+}
+
+impl CheckoutSettings {
+    /// Settings from the validated configuration; the lease outlives the FPS client's overall
+    /// timeout so a claim never lapses while its call can still succeed.
+    pub fn new(
+        shop: &crate::config::ShopConfig,
+        fps: &crate::config::FpsConfig,
+        credentials: Credentials,
+        signature_method: SignatureMethod,
+    ) -> Self {
+        let budget =
+            time::Duration::try_from(fps.overall_timeout).unwrap_or(time::Duration::seconds(20));
+        Self {
+            catalog: shop.catalog.clone(),
+            pricing: shop.pricing.clone(),
+            action: shop.action,
+            return_url: shop.return_url.clone(),
+            cbui_endpoint: fps.cbui_url.clone(),
+            credentials,
+            signature_method,
+            merchant_name: shop.merchant_name.clone(),
+            lease: budget + time::Duration::seconds(30),
+            wait_for_winner: fps.overall_timeout + std::time::Duration::from_secs(2),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +159,11 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             return_url: settings.return_url.clone(),
             amount: priced.total,
             payment_reason: Some(payment_reason(&settings.merchant_name, &priced)),
-            payment_methods: if reserve { vec![PaymentMethod::Cc] } else { vec![] },
+            payment_methods: if reserve {
+                vec![PaymentMethod::Cc]
+            } else {
+                vec![]
+            },
             reserve,
         };
         let cbui_url = request.signed_url(
@@ -155,7 +187,9 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             .clone()
             .ok_or(CompleteError::MissingCallerReference)?;
         let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
-        self.complete_verified(ret, caller_reference).instrument(span).await
+        self.complete_verified(ret, caller_reference)
+            .instrument(span)
+            .await
     }
 
     async fn complete_verified(
@@ -183,7 +217,10 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             Err(e) => return Err(CompleteError::Unavailable(e.to_string())),
         }
         if order.state != OrderState::AwaitingAuthorization {
-            return Ok(Completion { order, repeat: true });
+            return Ok(Completion {
+                order,
+                repeat: true,
+            });
         }
         let now = self.clock.now();
         let next = if !ret.status.is_success() {
@@ -279,7 +316,10 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.to_owned()))?;
             let busy = order.state.is_claimed() && order.lease_is_live(self.clock.now());
             if !busy || tokio::time::Instant::now() >= give_up {
-                return Ok(Completion { order, repeat: true });
+                return Ok(Completion {
+                    order,
+                    repeat: true,
+                });
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }

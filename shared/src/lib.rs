@@ -11,9 +11,12 @@
 pub mod catalog;
 pub mod checkout;
 pub mod clock;
+pub mod config;
 pub mod fps;
 pub mod gateway;
 pub mod money;
 pub mod order;
+pub mod pages;
 pub mod settle;
 pub mod store;
+pub mod wiring;

@@ -65,9 +65,9 @@ impl SweepSummary {
                 OrderState::Settled => self.settled += 1,
                 OrderState::Paid => self.paid += 1,
                 OrderState::Reserved => self.reserved += 1,
-                OrderState::PaymentPending | OrderState::ReservePending | OrderState::SettlePending => {
-                    self.pending += 1
-                }
+                OrderState::PaymentPending
+                | OrderState::ReservePending
+                | OrderState::SettlePending => self.pending += 1,
                 OrderState::Failed | OrderState::SettleFailed => self.failed += 1,
                 OrderState::Expired => self.expired += 1,
                 _ => self.skipped += 1,
@@ -218,16 +218,20 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     self.run_settle(claimed).await?
                 }
                 OrderState::Reserved => return Ok(Step::Skipped),
-                OrderState::PaymentPending | OrderState::ReservePending | OrderState::SettlePending => {
-                    self.reconcile(&order).await?
-                }
+                OrderState::PaymentPending
+                | OrderState::ReservePending
+                | OrderState::SettlePending => self.reconcile(&order).await?,
                 OrderState::Charging | OrderState::Reserving | OrderState::Settling => {
                     if order.lease_is_live(now) {
                         return Ok(Step::Skipped);
                     }
                     let claimed = order.reclaim(self.lease(owner, now), now)?;
                     self.store.transition(&order, &claimed).await?;
-                    info!(state = claimed.state.as_str(), attempts = claimed.attempts, "re-driving an expired claim");
+                    info!(
+                        state = claimed.state.as_str(),
+                        attempts = claimed.attempts,
+                        "re-driving an expired claim"
+                    );
                     if claimed.state == OrderState::Settling {
                         self.redrive_settle(claimed).await?
                     } else {
@@ -280,11 +284,19 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
 
     async fn run_settle(&self, claimed: Order) -> Result<Order, StepError> {
         let Some(transaction_id) = claimed.transaction_id.clone() else {
-            let next = claimed.fail("InvalidTransactionId", "No reserve to settle.", self.clock.now())?;
+            let next = claimed.fail(
+                "InvalidTransactionId",
+                "No reserve to settle.",
+                self.clock.now(),
+            )?;
             self.store.transition(&claimed, &next).await?;
             return Ok(next);
         };
-        let next = match self.gateway.settle(&transaction_id, claimed.settle_amount).await {
+        let next = match self
+            .gateway
+            .settle(&transaction_id, claimed.settle_amount)
+            .await
+        {
             Ok(result) => claimed.record_transaction(
                 &result.transaction_id,
                 result.transaction_status,
@@ -297,14 +309,15 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 // Settle has no CallerReference: a refusal may mean an earlier Settle did land.
                 // Ask before declaring failure.
                 match self.gateway.transaction_status(&transaction_id).await {
-                    Ok(status) if status.transaction_status != TransactionStatus::Reserved => claimed
-                        .record_transaction(
+                    Ok(status) if status.transaction_status != TransactionStatus::Reserved => {
+                        claimed.record_transaction(
                             &transaction_id,
                             status.transaction_status,
                             status.status_code,
                             status.status_message,
                             self.clock.now(),
-                        )?,
+                        )?
+                    }
                     Ok(_) => claimed.fail(e.code.as_str(), &e.message, self.clock.now())?,
                     Err(unknown) => return Err(StepError::Unresolved(unknown)),
                 }
@@ -326,7 +339,9 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
             .transaction_status(&transaction_id)
             .await
             .map_err(StepError::Unresolved)?;
-        if status.transaction_status == TransactionStatus::Reserved && !claimed.reserve_expired(self.clock.now()) {
+        if status.transaction_status == TransactionStatus::Reserved
+            && !claimed.reserve_expired(self.clock.now())
+        {
             return self.run_settle(claimed).await;
         }
         let next = claimed.record_transaction(

@@ -79,7 +79,10 @@ async fn card_pay_is_pending_then_success() {
 
     let ledger = sandbox.control().ledger().await.unwrap();
     let tx = &ledger.transactions[&id];
-    assert_eq!(tx.statuses(), [TransactionStatus::Pending, TransactionStatus::Success]);
+    assert_eq!(
+        tx.statuses(),
+        [TransactionStatus::Pending, TransactionStatus::Success]
+    );
     assert_eq!(tx.payment_method, fps_sandbox::Instrument::Cc);
     assert_eq!(ledger.requests("order-card", "Pay"), 1);
     assert_eq!(ledger.transactions_for("order-card").len(), 1);
@@ -94,7 +97,12 @@ async fn bank_pay_over_get_is_pending_then_success() {
     let token = token(&sandbox, "order-bank", "10.00", Persona::Bank).await;
     let answer = fps.call(&pay(&token, "10.00", "order-bank")).await.unwrap();
     assert_eq!(answer.result.transaction_status, TransactionStatus::Pending);
-    wait_status(&fps, &answer.result.transaction_id, TransactionStatus::Success).await;
+    wait_status(
+        &fps,
+        &answer.result.transaction_id,
+        TransactionStatus::Success,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -137,7 +145,10 @@ async fn reserve_then_settle_keeps_the_transaction_id() {
         .call(&reserve(&token, "40.00", "order-reserve"))
         .await
         .unwrap();
-    assert_eq!(reserved.result.transaction_status, TransactionStatus::Pending);
+    assert_eq!(
+        reserved.result.transaction_status,
+        TransactionStatus::Pending
+    );
     let id = reserved.result.transaction_id;
     wait_status(&fps, &id, TransactionStatus::Reserved).await;
 
@@ -150,7 +161,10 @@ async fn reserve_then_settle_keeps_the_transaction_id() {
         .await
         .unwrap();
     assert_eq!(settled.result.transaction_id, id, "decision 1");
-    assert_eq!(settled.result.transaction_status, TransactionStatus::Pending);
+    assert_eq!(
+        settled.result.transaction_status,
+        TransactionStatus::Pending
+    );
     wait_status(&fps, &id, TransactionStatus::Success).await;
 
     let ledger = sandbox.control().ledger().await.unwrap();
@@ -190,9 +204,17 @@ async fn refunds_are_new_transactions_up_to_the_amount_paid() {
     let first = fps.call(&refund("refund-1", Some("4.00"))).await.unwrap();
     assert_ne!(first.result.transaction_id, paid);
     assert_eq!(first.result.transaction_status, TransactionStatus::Pending);
-    wait_status(&fps, &first.result.transaction_id, TransactionStatus::Success).await;
+    wait_status(
+        &fps,
+        &first.result.transaction_id,
+        TransactionStatus::Success,
+    )
+    .await;
 
-    let too_much = fps.call(&refund("refund-2", Some("6.01"))).await.unwrap_err();
+    let too_much = fps
+        .call(&refund("refund-2", Some("6.01")))
+        .await
+        .unwrap_err();
     assert_eq!(rejected(too_much), ErrorCode::RefundAmountExceeded);
     let rest = fps.call(&refund("refund-3", None)).await.unwrap();
     let ledger = sandbox.control().ledger().await.unwrap();
@@ -208,9 +230,9 @@ async fn refunds_are_new_transactions_up_to_the_amount_paid() {
 async fn cancel_reserved_and_pending_but_not_completed() {
     let sandbox = start().await;
     let fps = client(&sandbox);
-    let token = reserve_token(&sandbox, "order-cancel", "20.00").await;
+    let reserve_tok = reserve_token(&sandbox, "order-cancel", "20.00").await;
     let id = fps
-        .call(&reserve(&token, "20.00", "order-cancel"))
+        .call(&reserve(&reserve_tok, "20.00", "order-cancel"))
         .await
         .unwrap()
         .result
@@ -225,7 +247,10 @@ async fn cancel_reserved_and_pending_but_not_completed() {
         .await
         .unwrap();
     assert_eq!(cancelled.result.transaction_id, id);
-    assert_eq!(cancelled.result.transaction_status, TransactionStatus::Cancelled);
+    assert_eq!(
+        cancelled.result.transaction_status,
+        TransactionStatus::Cancelled
+    );
     let settle = fps
         .call(&Settle {
             reserve_transaction_id: id.clone(),
@@ -237,8 +262,8 @@ async fn cancel_reserved_and_pending_but_not_completed() {
     assert_eq!(rejected(settle), ErrorCode::InvalidTransactionState);
 
     // A Pending card payment can be cancelled; a completed one cannot.
-    let slow = start_with(SandboxConfig::for_tests().with_pending_delay(Duration::from_secs(60)))
-        .await;
+    let slow =
+        start_with(SandboxConfig::for_tests().with_pending_delay(Duration::from_secs(60))).await;
     let slow_fps = client(&slow);
     let t = token(&slow, "order-cancel-pending", "5.00", Persona::Card).await;
     let pending = slow_fps
@@ -292,7 +317,10 @@ async fn reserves_expire_after_seven_days_on_the_emulator_clock() {
         .await
         .unwrap();
     assert_eq!(status(&fps, &id).await.0, TransactionStatus::Reserved);
-    control.advance_clock(Duration::from_secs(61)).await.unwrap();
+    control
+        .advance_clock(Duration::from_secs(61))
+        .await
+        .unwrap();
     // The client stamps requests with the emulator clock, so it is not RequestExpired.
     let (now, code) = status(&fps, &id).await;
     assert_eq!(now, TransactionStatus::Cancelled);
@@ -313,9 +341,20 @@ async fn idempotent_replay_returns_the_same_transaction_and_counts_both() {
     let sandbox = start().await;
     let fps = client(&sandbox);
     let token = token(&sandbox, "order-replay", "8.00", Persona::Card).await;
-    let first = fps.call(&pay(&token, "8.00", "order-replay")).await.unwrap();
-    wait_status(&fps, &first.result.transaction_id, TransactionStatus::Success).await;
-    let again = fps.call(&pay(&token, "8.00", "order-replay")).await.unwrap();
+    let first = fps
+        .call(&pay(&token, "8.00", "order-replay"))
+        .await
+        .unwrap();
+    wait_status(
+        &fps,
+        &first.result.transaction_id,
+        TransactionStatus::Success,
+    )
+    .await;
+    let again = fps
+        .call(&pay(&token, "8.00", "order-replay"))
+        .await
+        .unwrap();
     assert_eq!(again.result.transaction_id, first.result.transaction_id);
     assert_eq!(
         again.result.transaction_status,
@@ -356,7 +395,10 @@ async fn tokens_can_be_recovered_and_cancelled() {
         .await
         .unwrap();
     assert_eq!(by_id.result.token.token_status, TokenStatus::Inactive);
-    let refused = fps.call(&pay(&token, "9.00", "order-token")).await.unwrap_err();
+    let refused = fps
+        .call(&pay(&token, "9.00", "order-token"))
+        .await
+        .unwrap_err();
     assert_eq!(rejected(refused), ErrorCode::TokenNotActiveSender);
 }
 
@@ -370,7 +412,10 @@ async fn tokens_expire_after_three_hours() {
         .advance_clock(Duration::from_secs(3 * 3600))
         .await
         .unwrap();
-    let refused = fps.call(&pay(&token, "9.00", "order-late")).await.unwrap_err();
+    let refused = fps
+        .call(&pay(&token, "9.00", "order-late"))
+        .await
+        .unwrap_err();
     assert_eq!(rejected(refused), ErrorCode::TokenNotActiveSender);
 }
 
@@ -390,12 +435,25 @@ async fn decline_amounts_follow_the_table() {
         let e = fps.call(&pay(&t, cents, &reference)).await.unwrap_err();
         assert_eq!(rejected(e), code, "{cents}");
         // Nothing was recorded: the token is still usable.
-        assert!(control.ledger().await.unwrap().transactions_for(&reference).is_empty());
+        assert!(control
+            .ledger()
+            .await
+            .unwrap()
+            .transactions_for(&reference)
+            .is_empty());
     }
     let t = token(&sandbox, "order-63", "7.63", Persona::Card).await;
     let failing = fps.call(&pay(&t, "7.63", "order-63")).await.unwrap();
-    assert_eq!(failing.result.transaction_status, TransactionStatus::Pending);
-    wait_status(&fps, &failing.result.transaction_id, TransactionStatus::Failure).await;
+    assert_eq!(
+        failing.result.transaction_status,
+        TransactionStatus::Pending
+    );
+    wait_status(
+        &fps,
+        &failing.result.transaction_id,
+        TransactionStatus::Failure,
+    )
+    .await;
 
     let t = token(&sandbox, "order-64", "7.64", Persona::Card).await;
     let stuck = fps.call(&pay(&t, "7.64", "order-64")).await.unwrap();

@@ -36,7 +36,11 @@ pub fn single_use(reference: &str, amount_text: &str, reserve: bool) -> SingleUs
         return_url: Url::parse(RETURN_URL).unwrap(),
         amount: amount(amount_text),
         payment_reason: Some("Order #1001: 2 x T-shirt".to_owned()),
-        payment_methods: if reserve { vec![PaymentMethod::Cc] } else { vec![] },
+        payment_methods: if reserve {
+            vec![PaymentMethod::Cc]
+        } else {
+            vec![]
+        },
         reserve,
     }
 }

@@ -1,0 +1,232 @@
+//! VerifySignature (§5.1): Success for an untouched return, Failure for any change.
+
+use checkout_core::fps::api::VerifySignature;
+use checkout_core::fps::signing;
+use checkout_core::fps::xml::VerificationStatus;
+use fps_sandbox::{Decision, Persona};
+
+use crate::support::*;
+
+async fn verify(
+    fps: &checkout_core::fps::FpsClient,
+    end_point: &str,
+    http_parameters: &str,
+) -> VerificationStatus {
+    fps.call(&VerifySignature {
+        url_end_point: end_point.to_owned(),
+        http_parameters: http_parameters.to_owned(),
+    })
+    .await
+    .unwrap()
+    .result
+    .verification_status
+}
+
+/// Replaces `name=value` in a raw query (value given decoded).
+fn with_param(raw: &str, name: &str, value: &str) -> String {
+    raw.split('&')
+        .map(|pair| {
+            if pair.split('=').next() == Some(name) {
+                format!("{name}={}", signing::encode(value))
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn without_param(raw: &str, name: &str) -> String {
+    raw.split('&')
+        .filter(|pair| pair.split('=').next() != Some(name))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[tokio::test]
+async fn untouched_return_verifies_and_every_change_fails() {
+    let sandbox = start().await;
+    let fps = client(&sandbox);
+    let (url, back) = buyer(
+        &sandbox,
+        &single_use("order-verify", "25.50", false),
+        Persona::Card,
+        Decision::Authorize,
+    )
+    .await;
+    let end_point = end_point(&url);
+    assert_eq!(end_point, "http://127.0.0.1:9/shop/return");
+    let raw = back.raw_query.clone();
+    assert_eq!(
+        verify(&fps, &end_point, &raw).await,
+        VerificationStatus::Success
+    );
+
+    // Changed.
+    for (name, value) in [
+        ("status", "SA"),
+        (
+            "tokenID",
+            "A5BB3HUNAZFJ5CRXIPH72LIODZUNAUZIVP7UB74QNFQDSQ9MN4HPIKISQZWPLJXF",
+        ),
+        ("callerReference", "order-other"),
+        ("expiry", "01/2099"),
+        ("order", "1002"),
+        ("signatureMethod", "RSA-SHA256"),
+    ] {
+        let changed = with_param(&raw, name, value);
+        assert_ne!(changed, raw);
+        assert_eq!(
+            verify(&fps, &end_point, &changed).await,
+            VerificationStatus::Failure,
+            "changed {name}"
+        );
+    }
+    // Added (as a framework might: `id`, `controller`).
+    for extra in ["id=7", "controller=orders"] {
+        let added = format!("{raw}&{extra}");
+        assert_eq!(
+            verify(&fps, &end_point, &added).await,
+            VerificationStatus::Failure,
+            "added {extra}"
+        );
+    }
+    // Removed.
+    for name in [
+        "status",
+        "tokenID",
+        "expiry",
+        "order",
+        "callerReference",
+        "signature",
+    ] {
+        let removed = without_param(&raw, name);
+        assert_ne!(removed, raw);
+        assert_eq!(
+            verify(&fps, &end_point, &removed).await,
+            VerificationStatus::Failure,
+            "removed {name}"
+        );
+    }
+    // UrlEndPoint: trailing slash, other path, other port, with the query.
+    for other in [
+        "http://127.0.0.1:9/shop/return/",
+        "http://127.0.0.1:9/shop/Return",
+        "http://127.0.0.1:10/shop/return",
+        "http://127.0.0.1:9/shop/return?order=1001",
+    ] {
+        assert_eq!(
+            verify(&fps, other, &raw).await,
+            VerificationStatus::Failure,
+            "{other}"
+        );
+    }
+    // Parameter order does not matter.
+    let mut pairs: Vec<&str> = raw.split('&').collect();
+    pairs.reverse();
+    assert_eq!(
+        verify(&fps, &end_point, &pairs.join("&")).await,
+        VerificationStatus::Success
+    );
+}
+
+#[tokio::test]
+async fn missing_certificate_url_is_invalid_params() {
+    let sandbox = start().await;
+    let raw_client = Raw::new(&sandbox);
+    let (url, back) = buyer(
+        &sandbox,
+        &single_use("order-nocert", "5.00", false),
+        Persona::Balance,
+        Decision::Authorize,
+    )
+    .await;
+    let stripped = without_param(&back.raw_query, "certificateUrl");
+    let answer = raw_client
+        .call(
+            "VerifySignature",
+            &[
+                ("UrlEndPoint", &end_point(&url)),
+                ("HttpParameters", &stripped),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.code(), "InvalidParams");
+    assert!(answer
+        .body
+        .contains("certificateUrl is missing in 'HttpParameters'."));
+}
+
+#[tokio::test]
+async fn unsigned_get_like_amazons_own_utilities() {
+    let sandbox = start().await;
+    let raw_client = Raw::new(&sandbox);
+    let (url, back) = buyer(
+        &sandbox,
+        &single_use("order-unsigned", "5.00", false),
+        Persona::Card,
+        Decision::Cancel,
+    )
+    .await;
+    // Only Action, UrlEndPoint, HttpParameters, Version: no key, no Timestamp, no signature.
+    let params = vec![
+        ("Action".to_owned(), "VerifySignature".to_owned()),
+        ("UrlEndPoint".to_owned(), end_point(&url)),
+        ("HttpParameters".to_owned(), back.raw_query.clone()),
+        ("Version".to_owned(), "2010-08-28".to_owned()),
+    ];
+    let answer = raw_client.send("GET", &params).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.element("VerificationStatus").as_deref(),
+        Some("Success")
+    );
+    assert!(answer.body.starts_with(
+        r#"<VerifySignatureResponse xmlns="http://fps.amazonaws.com/doc/2010-08-28/">"#
+    ));
+}
+
+#[tokio::test]
+async fn ce_returns_verify_too() {
+    let sandbox = start().await;
+    let fps = client(&sandbox);
+    let mut request = single_use("order-ce-verify", "5.00", false);
+    request.payment_methods = vec![];
+    let mut url = sandbox.single_use_url(&request).unwrap();
+    // Break the version after signing? No: sign a bad request instead.
+    let mut params: Vec<(String, String)> =
+        checkout_core::fps::cbui::parse_query(url.query().unwrap())
+            .unwrap()
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("signature") && k != "callerKey")
+            .map(|(k, v)| {
+                if k == "version" {
+                    (k, "2000-01-01".to_owned())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+    signing::sign_params(
+        &mut params,
+        signing::CBUI_PARAMS,
+        &sandbox.credentials(),
+        signing::SignatureMethod::HmacSha1,
+        "GET",
+        &signing::signing_host(&url),
+        url.path(),
+    );
+    url.set_query(Some(&signing::encode_params(&params)));
+    let back = sandbox
+        .control()
+        .authorize(&url, Persona::Card, Decision::Authorize)
+        .await
+        .unwrap();
+    let query = back.query().unwrap();
+    assert!(query.contains("status=CE"));
+    assert_eq!(
+        verify(&fps, &end_point(&back), query).await,
+        VerificationStatus::Success
+    );
+}
