@@ -52,6 +52,8 @@ pub struct SweepSummary {
     pub expired: u32,
     pub unresolved: u32,
     pub skipped: u32,
+    /// Another sweep or request moved the order first (a lost conditional write): not an error.
+    pub contended: u32,
     pub errors: u32,
     /// The sweep stopped early to stay inside its deadline.
     pub out_of_time: bool,
@@ -74,6 +76,9 @@ impl SweepSummary {
             },
             Ok(Step::Skipped) => self.skipped += 1,
             Err(StepError::Unresolved(_)) => self.unresolved += 1,
+            Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
+                self.contended += 1
+            }
             Err(_) => self.errors += 1,
         }
     }
@@ -179,8 +184,10 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 .collect()
                 .await;
             for outcome in &results {
-                if let Err(e) = outcome {
-                    warn!(error = %e, "order not processed");
+                match outcome {
+                    Err(StepError::Store(StoreError::Conflict(_)) | StepError::Transition(_)) => {}
+                    Err(e) => warn!(error = %e, "order not processed"),
+                    Ok(_) => {}
                 }
                 summary.count(outcome);
             }

@@ -1,1 +1,291 @@
-//! End-to-end test helpers.
+//! The local stack for end-to-end tests, in one process: the FPS emulator on loopback, a
+//! fresh table on moto's DynamoDB server, and the two HTTP functions' handlers served over real
+//! HTTP (the same `Service::handle` the Lambda runtime calls; only the runtime adapter differs).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use checkout_core::catalog::{Catalog, PricingRule};
+use checkout_core::checkout::{Checkout, CheckoutSettings};
+use checkout_core::clock::{Clock, ManualClock};
+use checkout_core::config::ShopConfig;
+use checkout_core::fps::signing::SignatureMethod;
+use checkout_core::fps::FpsClient;
+use checkout_core::order::{Order, PaymentAction};
+use checkout_core::settle::{Settlement, SweepSettings, SweepSummary};
+use checkout_core::store::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::store::OrderStore;
+use fps_sandbox::{ControlClient, Decision, Persona, Sandbox, SandboxConfig, SandboxHandle};
+use url::Url;
+
+pub type Store = DynamoOrderStore;
+pub type StartService = start_checkout::Service<Store, FpsClient>;
+pub type ReturnService = cbui_return::Service<Store, FpsClient>;
+pub type SettleService = settle_reservations::Service<Store, FpsClient>;
+
+/// The catalog every e2e test uses. Prices are chosen so totals hit the emulator's decline
+/// table only where a test wants it (`.61` cents → TransactionDenied).
+pub const CATALOG: &str = r#"{"products":[
+  {"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},
+  {"sku":"MUG","name":"Mug","unitPrice":"8.10"},
+  {"sku":"DECLINE","name":"Gift card that the bank declines","unitPrice":"10.61"},
+  {"sku":"XSS","name":"<script>alert('pwned')</script> Poster","unitPrice":"4.00"}
+]}"#;
+pub const PRICING: &str =
+    r#"{"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}"#;
+/// No tax or shipping, so a product's price is the FPS amount (for the decline table).
+pub const NO_EXTRAS: &str = "{}";
+
+/// The DynamoDB endpoint, from `make test` (which starts moto's server).
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_else(|_| {
+        panic!("AWS_ENDPOINT_URL_DYNAMODB is not set: run these tests with `make test`, which starts moto's DynamoDB server")
+    })
+}
+
+/// A fresh, uniquely named order table on the test DynamoDB server.
+pub async fn fresh_store() -> Store {
+    dynamodb_endpoint();
+    let client = client_from_env().await;
+    let table = format!("orders-e2e-{}", uuid::Uuid::new_v4().simple());
+    create_table(&client, &table)
+        .await
+        .unwrap_or_else(|e| panic!("create table {table}: {e}"));
+    DynamoOrderStore::new(client, table)
+}
+
+pub struct StackOptions {
+    pub action: PaymentAction,
+    pub pricing: &'static str,
+    pub sandbox: SandboxConfig,
+}
+
+impl StackOptions {
+    pub fn new(action: PaymentAction) -> Self {
+        Self {
+            action,
+            pricing: PRICING,
+            sandbox: SandboxConfig::for_tests(),
+        }
+    }
+}
+
+pub struct Stack {
+    pub sandbox: SandboxHandle,
+    pub control: ControlClient,
+    pub store: Store,
+    /// The functions' clock (leases, reserve age). The emulator has its own.
+    pub clock: ManualClock,
+    pub checkout: Arc<Checkout<Store, FpsClient>>,
+    pub settle: Arc<SettleService>,
+    pub shop_url: Url,
+    pub return_url: Url,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+struct Handlers {
+    start: StartService,
+    ret: ReturnService,
+}
+
+async fn serve(
+    State(h): State<Arc<Handlers>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response()
+        }
+    };
+    let lambda_body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        lambda_http::Body::Binary(bytes.to_vec())
+    };
+    let request = lambda_http::Request::from_parts(parts, lambda_body);
+    let result = if request.uri().path().ends_with("/return") {
+        h.ret.handle(request).await
+    } else {
+        h.start.handle(request).await
+    };
+    match result {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = match body {
+                lambda_http::Body::Empty => Vec::new(),
+                lambda_http::Body::Text(t) => t.into_bytes(),
+                lambda_http::Body::Binary(b) => b,
+                _ => Vec::new(),
+            };
+            axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+        }
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+impl Stack {
+    pub async fn start(action: PaymentAction) -> Self {
+        Self::start_with(StackOptions::new(action)).await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Self {
+        let sandbox = Sandbox::start(options.sandbox)
+            .await
+            .expect("start the FPS emulator");
+        let control = sandbox.control();
+        let store = fresh_store().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let shop_url = Url::parse(&format!("http://{addr}/")).expect("shop url");
+        let return_url = shop_url.join("return").expect("return url");
+        let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+        let app_clock: Arc<dyn Clock> = Arc::new(clock.clone());
+        let shop = ShopConfig {
+            action: options.action,
+            return_url: return_url.clone(),
+            shop_url: shop_url.clone(),
+            catalog: Catalog::from_json(CATALOG).expect("catalog"),
+            pricing: PricingRule::from_json(options.pricing).expect("pricing"),
+            merchant_name: "Test Shop".to_owned(),
+        };
+        let settings = || CheckoutSettings {
+            catalog: shop.catalog.clone(),
+            pricing: shop.pricing.clone(),
+            action: shop.action,
+            return_url: return_url.clone(),
+            cbui_endpoint: sandbox.cbui_url(),
+            credentials: sandbox.credentials(),
+            signature_method: SignatureMethod::HmacSha256,
+            merchant_name: shop.merchant_name.clone(),
+            lease: time::Duration::seconds(60),
+            wait_for_winner: std::time::Duration::from_secs(10),
+        };
+        let fps = || sandbox.fps_client().expect("fps client");
+        let checkout = Arc::new(Checkout::new(
+            store.clone(),
+            fps(),
+            app_clock.clone(),
+            settings(),
+        ));
+        let handlers = Arc::new(Handlers {
+            start: start_checkout::Service {
+                checkout: Checkout::new(store.clone(), fps(), app_clock.clone(), settings()),
+                shop: shop.clone(),
+            },
+            ret: cbui_return::Service {
+                checkout: Checkout::new(store.clone(), fps(), app_clock.clone(), settings()),
+                shop: shop.clone(),
+            },
+        });
+        let settle = Arc::new(settle_reservations::Service {
+            settlement: Settlement::new(
+                store.clone(),
+                fps(),
+                app_clock.clone(),
+                SweepSettings {
+                    stop_before_deadline: std::time::Duration::from_secs(1),
+                    ..SweepSettings::default()
+                },
+            ),
+        });
+        let app = axum::Router::new().fallback(serve).with_state(handlers);
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client");
+        Stack {
+            sandbox,
+            control,
+            store,
+            clock,
+            checkout,
+            settle,
+            shop_url,
+            return_url,
+            http,
+            server,
+        }
+    }
+
+    /// Reads an order straight from the table.
+    pub async fn order(&self, caller_reference: &str) -> Order {
+        self.store
+            .get(caller_reference)
+            .await
+            .expect("read order")
+            .unwrap_or_else(|| panic!("no order {caller_reference}"))
+    }
+
+    /// Plays the buyer in the emulator's CBUI; returns the URL it sends the browser back to.
+    pub async fn authorize(&self, cbui_url: &Url, persona: Persona, decision: Decision) -> Url {
+        self.control
+            .authorize(cbui_url, persona, decision)
+            .await
+            .expect("CBUI authorisation")
+    }
+
+    /// Runs one scheduled sweep with a generous deadline.
+    pub async fn sweep(&self) -> SweepSummary {
+        let event = event("Scheduled Event", serde_json::json!({}));
+        match self
+            .settle
+            .handle(
+                event,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(60),
+            )
+            .await
+        {
+            Ok(settle_reservations::Outcome::Swept(summary)) => summary,
+            other => panic!("sweep: {other:?}"),
+        }
+    }
+
+    /// Sends an `OrderFulfilled` event for an order.
+    pub async fn fulfil(&self, caller_reference: &str) -> settle_reservations::Outcome {
+        let event = event(
+            "OrderFulfilled",
+            serde_json::json!({"callerReference": caller_reference}),
+        );
+        self.settle
+            .handle(
+                event,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+            )
+            .await
+            .expect("OrderFulfilled")
+    }
+
+    pub async fn shutdown(self) {
+        self.server.abort();
+        self.sandbox.shutdown().await;
+    }
+}
+
+/// An EventBridge event as the Lambda receives it.
+pub fn event(
+    detail_type: &str,
+    detail: serde_json::Value,
+) -> aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value> {
+    serde_json::from_value(serde_json::json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": detail_type,
+        "source": if detail_type == "Scheduled Event" { "aws.events" } else { "shop.fulfilment" },
+        "account": "123456789012",
+        "time": "2026-11-28T08:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": detail,
+    }))
+    .expect("event")
+}

@@ -32,9 +32,11 @@ pub(crate) fn host_candidates(headers: &HeaderMap, public_url: &Url) -> Vec<Stri
         .and_then(|h| h.to_str().ok())
         .map(|h| h.trim().to_ascii_lowercase())
     {
+        push(strip_port(&host).to_owned());
         push(host);
     }
     let public = signing::signing_host(public_url);
+    push(strip_port(&public).to_owned());
     push(public);
     hosts
 }

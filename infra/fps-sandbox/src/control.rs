@@ -148,12 +148,19 @@ pub(crate) async fn set_clock(State(app): State<Arc<App>>, body: axum::body::Byt
                 "clock",
             );
         };
-        app.clock.set(at);
+        if let Err(e) = app.clock.set(at) {
+            return problem(StatusCode::BAD_REQUEST, e.to_string(), "clock");
+        }
     }
     let seconds = request.advance_seconds.unwrap_or(0);
     let ms = request.advance_ms.unwrap_or(0);
-    app.clock
-        .advance(time::Duration::seconds(seconds) + time::Duration::milliseconds(ms));
+    let moved = time::Duration::seconds(seconds)
+        .checked_add(time::Duration::milliseconds(ms))
+        .ok_or(crate::clock::OutOfRange)
+        .and_then(|by| app.clock.advance(by));
+    if let Err(e) = moved {
+        return problem(StatusCode::BAD_REQUEST, e.to_string(), "clock");
+    }
     // Apply what became due (and fire its IPNs) before answering.
     app.tick();
     tagged(Json(clock_view(&app)).into_response(), "clock")

@@ -50,6 +50,22 @@ fn parse_caller(text: &str) -> Result<Credentials, String> {
     }
 }
 
+/// Ctrl-C, or SIGTERM where there is one (a process manager stopping us).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -89,7 +105,7 @@ async fn main() -> ExitCode {
         sandbox.cbui_url(),
         sandbox.base_url()
     );
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_signal().await;
     tracing::info!("shutting down");
     sandbox.shutdown().await;
     ExitCode::SUCCESS

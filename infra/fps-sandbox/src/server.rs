@@ -33,6 +33,8 @@ use crate::ledger::Ledger;
 use crate::ControlClient;
 
 const PERSIST_INTERVAL: Duration = Duration::from_millis(250);
+/// Longer delays are clamped (the ledger adds them to the clock).
+const MAX_PENDING_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub enum StartError {
     State(String),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("start_at: {0}")]
+    Clock(String),
     #[error("no caller is registered")]
     NoCaller,
 }
@@ -87,14 +91,18 @@ impl Sandbox {
 
         let clock = SandboxClock::new();
         if let Some(at) = config.start_at {
-            clock.set(at);
+            clock
+                .set(at)
+                .map_err(|e| StartError::Clock(e.to_string()))?;
         }
         let start_offset = clock.offset();
         let mut ledger = Ledger::new();
         if let Some(path) = &config.state_file {
             if let Some(state) = App::load_state(path).map_err(StartError::State)? {
                 ledger = state.ledger;
-                clock.set_offset(time::Duration::milliseconds(state.clock_offset_ms));
+                clock
+                    .set_offset(time::Duration::milliseconds(state.clock_offset_ms))
+                    .map_err(|e| StartError::State(e.to_string()))?;
                 tracing::info!(path = %path.display(), transactions = ledger.transactions.len(), "state loaded");
             }
         }
@@ -107,7 +115,7 @@ impl Sandbox {
             callers,
             first_caller: config.callers.first().map(|c| c.access_key_id().to_owned()),
             public_url: public_url.clone(),
-            pending_delay: time::Duration::try_from(config.pending_delay)
+            pending_delay: time::Duration::try_from(config.pending_delay.min(MAX_PENDING_DELAY))
                 .unwrap_or(time::Duration::SECOND),
             ipn_url: config.ipn_url.clone(),
             ipn_max_attempts: config.ipn_max_attempts,
@@ -235,14 +243,14 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get::<LoggedAction>()
         .map(|a| a.0.as_str())
         .unwrap_or("-");
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     tracing::info!(
         target: "fps_sandbox::request",
         method = %method,
         path = %path,
         action,
         status = response.status().as_u16(),
-        ms = format_args!("{ms:.1}"),
+        ms,
         "request"
     );
     response

@@ -1,0 +1,300 @@
+//! Issue 4's guarantees, against moto's DynamoDB server and the FPS emulator over HTTP: each
+//! checked in the emulator's ledger and in the table.
+
+use std::time::Duration;
+
+use checkout_core::catalog::CartLine;
+use checkout_core::checkout::CompleteError;
+use checkout_core::order::{OrderState, PaymentAction};
+use e2e_tests::Stack;
+use fps_sandbox::{Decision, FaultKind, Persona};
+use futures::StreamExt;
+
+fn cart() -> Vec<CartLine> {
+    vec![
+        CartLine {
+            sku: "TEE-BLUE-L".into(),
+            quantity: 2,
+        },
+        CartLine {
+            sku: "MUG".into(),
+            quantity: 1,
+        },
+    ]
+}
+
+/// Starts a checkout and plays the buyer; returns (caller reference, raw return query).
+async fn authorised(stack: &Stack, persona: Persona) -> (String, String) {
+    let started = stack.checkout.start(&cart()).await.expect("start");
+    let back = stack
+        .authorize(&started.cbui_url, persona, Decision::Authorize)
+        .await;
+    assert_eq!(back.path(), stack.return_url.path());
+    (
+        started.order.caller_reference,
+        back.query().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn advance_emulator(stack: &Stack, by: Duration) {
+    stack
+        .control
+        .advance_clock(by)
+        .await
+        .expect("advance emulator clock");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_returns_charge_once_and_agree() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let checkout = stack.checkout.clone();
+        let query = query.clone();
+        tasks.push(tokio::spawn(async move { checkout.complete(&query).await }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.expect("task").expect("complete"));
+    }
+    let first = &outcomes[0].order;
+    assert!(first.transaction_id.is_some());
+    for o in &outcomes {
+        assert_eq!(o.order.state, first.state);
+        assert_eq!(o.order.transaction_id, first.transaction_id);
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| !o.repeat).count(),
+        1,
+        "exactly one caller did the work"
+    );
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(
+        ledger.requests(&cr, "Pay"),
+        1,
+        "exactly one Pay reached FPS"
+    );
+    assert_eq!(ledger.transactions_for(&cr).len(), 1);
+    let stored = stack.order(&cr).await;
+    assert_eq!(stored.transaction_id, first.transaction_id);
+    assert_eq!(stored.state, OrderState::PaymentPending);
+    assert_eq!(stored.attempts, 1);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
+    let stack = Stack::start(PaymentAction::Reserve).await;
+    let orders: Vec<String> = futures::stream::iter(0..200)
+        .map(|_| {
+            let stack = &stack;
+            async move {
+                let (cr, query) = authorised(stack, Persona::Card).await;
+                let done = stack.checkout.complete(&query).await.expect("complete");
+                assert_eq!(done.order.state, OrderState::ReservePending);
+                stack.fulfil(&cr).await;
+                cr
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    // Let the emulator finish the reserves (Pending → Reserved).
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    let (a, b, c) = tokio::join!(stack.sweep(), stack.sweep(), stack.sweep());
+    let moved = |s: &checkout_core::settle::SweepSummary| s.settled + s.pending;
+    assert_eq!(moved(&a) + moved(&b) + moved(&c), 200, "{a:?} {b:?} {c:?}");
+    assert_eq!(a.errors + b.errors + c.errors, 0, "{a:?} {b:?} {c:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    for cr in &orders {
+        assert_eq!(ledger.requests(cr, "Settle"), 1, "{cr} settled once");
+        let order = stack.order(cr).await;
+        assert!(
+            matches!(order.state, OrderState::Settled | OrderState::SettlePending),
+            "{cr}: {:?}",
+            order.state
+        );
+    }
+    // A further sweep after the emulator completes the settles moves every order to Settled.
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    let last = stack.sweep().await;
+    assert_eq!(last.errors, 0);
+    for cr in &orders {
+        assert_eq!(stack.order(cr).await.state, OrderState::Settled);
+    }
+    let ledger = stack.control.ledger().await.unwrap();
+    assert!(orders.iter().all(|cr| ledger.requests(cr, "Settle") == 1));
+    stack.shutdown().await;
+}
+
+/// The transaction is recorded at FPS but the answer is lost; the order stays claimed until
+/// its lease runs out, then the sweep repeats the call with the same CallerReference.
+async fn drop_after_commit_on_charge(action: PaymentAction, fps_action: &str, settled: OrderState) {
+    let stack = Stack::start(action).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    stack
+        .control
+        .inject_fault(fps_action, FaultKind::DropAfterCommit, 1)
+        .await
+        .unwrap();
+    let done = stack.checkout.complete(&query).await.expect("complete");
+    assert!(
+        done.order.state.is_claimed(),
+        "outcome unknown keeps the claim: {:?}",
+        done.order.state
+    );
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(
+        ledger.transactions_for(&cr).len(),
+        1,
+        "FPS committed the first {fps_action}"
+    );
+    // A refresh while the lease is live charges nothing.
+    let again = stack.checkout.complete(&query).await.expect("refresh");
+    assert!(again.repeat);
+    let early = stack.sweep().await;
+    assert_eq!(early.examined, 0, "a live lease is not due yet: {early:?}");
+    assert!(stack.order(&cr).await.state.is_claimed());
+    stack.clock.advance(time::Duration::seconds(61));
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, settled, "{order:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    let txs = ledger.transactions_for(&cr);
+    assert_eq!(txs.len(), 1, "charged exactly once");
+    assert_eq!(
+        order.transaction_id.as_deref(),
+        Some(txs[0].transaction_id.as_str())
+    );
+    assert_eq!(
+        ledger.requests(&cr, fps_action),
+        2,
+        "the sweep repeated the same request"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_drop_on_pay_is_resolved_by_the_sweep() {
+    drop_after_commit_on_charge(PaymentAction::Pay, "Pay", OrderState::Paid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_drop_on_reserve_is_resolved_by_the_sweep() {
+    drop_after_commit_on_charge(PaymentAction::Reserve, "Reserve", OrderState::Reserved).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_then_drop_on_settle_is_resolved_without_a_second_settle() {
+    let stack = Stack::start(PaymentAction::Reserve).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    stack.checkout.complete(&query).await.expect("complete");
+    stack.fulfil(&cr).await;
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack
+        .control
+        .inject_fault("Settle", FaultKind::DropAfterCommit, 1)
+        .await
+        .unwrap();
+    let first = stack.sweep().await;
+    assert_eq!(first.unresolved, 1, "{first:?}");
+    assert_eq!(stack.order(&cr).await.state, OrderState::Settling);
+    stack.clock.advance(time::Duration::seconds(61));
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Settled, "{order:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(
+        ledger.requests(&cr, "Settle"),
+        1,
+        "GetTransactionStatus showed the settle landed"
+    );
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_return_changes_nothing_and_charges_nothing() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let token = query
+        .split('&')
+        .find(|p| p.starts_with("tokenID="))
+        .unwrap()
+        .to_owned();
+    let forgeries = [
+        query.replace(&token, &format!("{}X", &token[..token.len() - 1])),
+        format!("{query}&extra=1"),
+        query
+            .split('&')
+            .filter(|p| !p.starts_with("expiry="))
+            .collect::<Vec<_>>()
+            .join("&"),
+        query.replace("status=SC", "status=SA"),
+    ];
+    for forged in &forgeries {
+        assert_ne!(forged, &query);
+        match stack.checkout.complete(forged).await {
+            Err(CompleteError::Forged) => {}
+            other => panic!("forged return accepted: {other:?}"),
+        }
+    }
+    assert_eq!(
+        stack.order(&cr).await.state,
+        OrderState::AwaitingAuthorization
+    );
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Pay"), 0);
+    // The genuine return still works afterwards.
+    let done = stack
+        .checkout
+        .complete(&query)
+        .await
+        .expect("genuine return");
+    assert_eq!(done.order.state, OrderState::PaymentPending);
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_older_than_seven_days_is_expired_not_settled() {
+    let stack = Stack::start(PaymentAction::Reserve).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    stack.checkout.complete(&query).await.expect("complete");
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.sweep().await;
+    assert_eq!(stack.order(&cr).await.state, OrderState::Reserved);
+    let week = time::Duration::days(7) + time::Duration::hours(1);
+    stack.clock.advance(week);
+    advance_emulator(&stack, Duration::from_secs(7 * 24 * 3600 + 3600)).await;
+    stack.fulfil(&cr).await;
+    let summary = stack.sweep().await;
+    assert_eq!(summary.expired, 1, "{summary:?}");
+    assert_eq!(stack.order(&cr).await.state, OrderState::Expired);
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Settle"), 0, "never settled");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_with_a_bank_account_is_refused_without_charging() {
+    let stack = Stack::start(PaymentAction::Reserve).await;
+    let started = stack.checkout.start(&cart()).await.unwrap();
+    // The CBUI offers only cards for reserve=True; a bank persona is turned away by FPS itself.
+    let back = stack
+        .authorize(&started.cbui_url, Persona::Bank, Decision::Authorize)
+        .await;
+    let done = stack
+        .checkout
+        .complete(back.query().unwrap())
+        .await
+        .expect("complete");
+    assert_eq!(done.order.state, OrderState::Failed);
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(
+        ledger.requests(&started.order.caller_reference, "Reserve"),
+        0
+    );
+    stack.shutdown().await;
+}
