@@ -25,3 +25,6 @@ lint-template: ## cfn-lint + sam validate --lint on template.yaml (pinned tools,
 sam-build: ## sam build: the three functions for AWS Lambda (arm64, release) via cargo-lambda
 	@SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
 	PATH="$(CURDIR)/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-tools/bin/sam build --template template.yaml
+
+dev: ## the local stack: moto, the FPS emulator and the functions (cargo lambda watch); prints the shop URL
+	@bash infra/local/dev.sh

@@ -216,6 +216,10 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             }
             Err(e) => return Err(CompleteError::Unavailable(e.to_string())),
         }
+        if order.state.is_claimed() {
+            // Another request is charging right now: report its outcome, not the claim.
+            return self.outcome_of_race(&caller_reference).await;
+        }
         if order.state != OrderState::AwaitingAuthorization {
             return Ok(Completion {
                 order,

@@ -95,7 +95,7 @@ pub enum FulfilError {
 }
 
 enum Step {
-    Done(Order),
+    Done(Box<Order>),
     Skipped,
 }
 
@@ -253,7 +253,7 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 break;
             }
         }
-        Ok(Step::Done(order))
+        Ok(Step::Done(Box::new(order)))
     }
 
     /// FPS cancels a reserve after 7 days; it must never be settled after that.

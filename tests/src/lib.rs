@@ -165,7 +165,7 @@ impl Stack {
             signature_method: SignatureMethod::HmacSha256,
             merchant_name: shop.merchant_name.clone(),
             lease: time::Duration::seconds(60),
-            wait_for_winner: std::time::Duration::from_secs(10),
+            wait_for_winner: std::time::Duration::from_secs(3),
         };
         let fps = || sandbox.fps_client().expect("fps client");
         let checkout = Arc::new(Checkout::new(

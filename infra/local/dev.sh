@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# `make dev`: the whole product on this machine, for a person with a browser.
+#
+#   moto's server (DynamoDB)  → a free loopback port, table $TABLE_NAME created
+#   fps-sandbox (FPS + CBUI)  → http://127.0.0.1:$FPS_PORT/
+#   cargo lambda watch        → http://127.0.0.1:$LAMBDA_PORT/lambda-url/<function>/…
+#
+# Ports and settings (environment): FPS_PORT (4567), LAMBDA_PORT (9000), TABLE_NAME
+# (orders-local), PAYMENT_ACTION (Pay | Reserve; default Pay). Ctrl-C stops everything started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$(pwd)"
+
+FPS_PORT="${FPS_PORT:-4567}"
+LAMBDA_PORT="${LAMBDA_PORT:-9000}"
+TABLE_NAME="${TABLE_NAME:-orders-local}"
+PAYMENT_ACTION="${PAYMENT_ACTION:-Pay}"
+STATE="$ROOT/.dev"
+mkdir -p "$STATE"
+
+SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
+
+pids=()
+cleanup() {
+    echo
+    echo "dev: stopping"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    bash infra/local/moto.sh stop "$STATE/moto" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+eval "$(bash infra/local/moto.sh start "$STATE/moto")"
+export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+echo "dev: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
+
+cargo build -q -p fps-sandbox -p checkout-core --examples --bins
+cargo run -q -p checkout-core --example create-table -- "$TABLE_NAME"
+
+FPS_URL="http://127.0.0.1:$FPS_PORT/"
+./target/debug/fps-sandbox --listen "127.0.0.1:$FPS_PORT" --public-url "$FPS_URL" \
+    --state-file "$STATE/fps-sandbox-ledger.json" >"$STATE/fps-sandbox.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    curl -fsS "${FPS_URL}_sandbox/clock" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+echo "dev: FPS emulator at $FPS_URL (log: .dev/fps-sandbox.log)"
+
+LAMBDA_BASE="http://127.0.0.1:$LAMBDA_PORT/lambda-url"
+cat >"$STATE/functions.env" <<ENV
+RUST_LOG=info
+TABLE_NAME=$TABLE_NAME
+AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+AWS_REGION=us-east-1
+AWS_EC2_METADATA_DISABLED=true
+FPS_ENVIRONMENT=local
+FPS_API_URL=$FPS_URL
+FPS_CBUI_URL=${FPS_URL}cobranded-ui/actions/start
+FPS_ACCESS_KEY_ID=AKIAFPSSANDBOXDEVKEY
+FPS_SECRET_KEY=fps-sandbox-dev-secret-not-for-production
+PAYMENT_ACTION=$PAYMENT_ACTION
+SHOP_URL=$LAMBDA_BASE/start-checkout/
+RETURN_URL=$LAMBDA_BASE/cbui-return/return
+MERCHANT_NAME=Acme Outfitters (local)
+CATALOG_JSON={"products":[{"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},{"sku":"MUG","name":"Enamel mug","unitPrice":"8.10"},{"sku":"CAP","name":"Cap","unitPrice":"15.00"},{"sku":"GIFT-DECLINE","name":"Gift card (the emulator declines it)","unitPrice":"10.61"}]}
+PRICING_JSON={"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}
+ENV
+
+echo "dev: starting the functions (first build takes a few minutes)…"
+"$ROOT/.venv/bin/cargo-lambda" lambda watch --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+    --env-file "$STATE/functions.env" >"$STATE/functions.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 600); do
+    curl -fsS -o /dev/null "$LAMBDA_BASE/start-checkout/" 2>/dev/null && break
+    sleep 1
+done
+cat <<MSG
+
+  Shop:            $LAMBDA_BASE/start-checkout/
+  FPS emulator:    $FPS_URL  (ledger: ${FPS_URL}_sandbox/ledger)
+  Settle sweep:    .venv/bin/cargo-lambda lambda invoke settle-reservations --invoke-port $LAMBDA_PORT --data-file infra/events/scheduled.json
+  Logs:            .dev/functions.log, .dev/fps-sandbox.log
+
+  Ctrl-C stops everything.
+MSG
+wait
