@@ -171,3 +171,24 @@ ensure_lint_tools
 if [[ "${SETUP_CARGO_LAMBDA:-0}" == "1" ]]; then
     ensure_cargo_lambda
 fi
+
+# --- Chromium + chromedriver for the browser test (Debian's packages) ------------------------------
+# The browser test drives Debian's chromium headless through chromedriver. Installed with apt
+# (the machine's package manager; root in CI). Skipped when both are present.
+ensure_browser() {
+    if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+        echo "setup: chromium and chromedriver already installed ($(/usr/bin/chromium --version 2>/dev/null | head -1))"
+        return 0
+    fi
+    local sudo=""
+    if [[ "$(id -u)" != "0" ]]; then
+        sudo="sudo"
+    fi
+    echo "setup: installing Debian's chromium and chromium-driver"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+}
+
+if [[ "${SETUP_BROWSER:-1}" == "1" ]]; then
+    ensure_browser
+fi
