@@ -35,7 +35,7 @@ eval "$(bash infra/local/moto.sh start "$STATE/moto")"
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
 echo "dev: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
 
-cargo build -q -p fps-sandbox -p checkout-core --examples --bins
+cargo build -q --workspace --bins --examples
 cargo run -q -p checkout-core --example create-table -- "$TABLE_NAME"
 
 FPS_URL="http://127.0.0.1:$FPS_PORT/"
@@ -65,9 +65,9 @@ FPS_SECRET_KEY=fps-sandbox-dev-secret-not-for-production
 PAYMENT_ACTION=$PAYMENT_ACTION
 SHOP_URL=$LAMBDA_BASE/start-checkout/
 RETURN_URL=$LAMBDA_BASE/cbui-return/return
-MERCHANT_NAME=Acme Outfitters (local)
-CATALOG_JSON={"products":[{"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},{"sku":"MUG","name":"Enamel mug","unitPrice":"8.10"},{"sku":"CAP","name":"Cap","unitPrice":"15.00"},{"sku":"GIFT-DECLINE","name":"Gift card (the emulator declines it)","unitPrice":"10.61"}]}
-PRICING_JSON={"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}
+MERCHANT_NAME='Acme Outfitters (local)'
+CATALOG_JSON='{"products":[{"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},{"sku":"MUG","name":"Enamel mug","unitPrice":"8.10"},{"sku":"CAP","name":"Cap","unitPrice":"15.00"},{"sku":"GIFT-DECLINE","name":"Gift card (the emulator declines it)","unitPrice":"10.61"}]}'
+PRICING_JSON='{"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}'
 ENV
 
 echo "dev: starting the functions (first build takes a few minutes)…"
@@ -82,7 +82,7 @@ cat <<MSG
 
   Shop:            $LAMBDA_BASE/start-checkout/
   FPS emulator:    $FPS_URL  (ledger: ${FPS_URL}_sandbox/ledger)
-  Settle sweep:    .venv/bin/cargo-lambda lambda invoke settle-reservations --invoke-port $LAMBDA_PORT --data-file infra/events/scheduled.json
+  Settle sweep:    .venv/bin/cargo-lambda lambda invoke settle-reservations --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT --data-file infra/events/scheduled.json
   Logs:            .dev/functions.log, .dev/fps-sandbox.log
 
   Ctrl-C stops everything.

@@ -149,9 +149,11 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
     pub async fn sweep(&self, deadline: tokio::time::Instant) -> SweepSummary {
         let mut summary = SweepSummary::default();
         let owner = format!("sweep-{}", uuid::Uuid::new_v4().simple());
-        let stop_at = deadline
-            .checked_sub(self.settings.stop_before_deadline)
-            .unwrap_or(deadline);
+        // Keep the configured margin, but never more than half the time there is: a short
+        // invocation still does some work.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let margin = self.settings.stop_before_deadline.min(remaining / 2);
+        let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
         let mut cursor = None;
         loop {
             if tokio::time::Instant::now() >= stop_at {

@@ -92,3 +92,29 @@ pub async fn order_store(config: &StoreConfig) -> DynamoOrderStore {
 pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
+
+/// The buyer-facing use cases as both HTTP functions build them at init: configuration from
+/// the environment, the FPS client, the order store.
+pub async fn checkout_from_env() -> Result<
+    (
+        crate::checkout::Checkout<DynamoOrderStore, FpsClient>,
+        crate::config::ShopConfig,
+    ),
+    InitError,
+> {
+    use crate::config::{ProcessEnv, ShopConfig};
+    let fps = FpsConfig::from_env(&ProcessEnv)?;
+    let store = StoreConfig::from_env(&ProcessEnv)?;
+    let shop = ShopConfig::from_env(&ProcessEnv)?;
+    let clock = system_clock();
+    let gateway = fps_client(&fps, clock.clone()).await?;
+    let settings = crate::checkout::CheckoutSettings::new(
+        &shop,
+        &fps,
+        gateway.config().credentials.clone(),
+        crate::fps::signing::SignatureMethod::HmacSha256,
+    );
+    let checkout =
+        crate::checkout::Checkout::new(order_store(&store).await, gateway, clock, settings);
+    Ok((checkout, shop))
+}

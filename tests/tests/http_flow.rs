@@ -317,3 +317,32 @@ async fn bad_carts_get_a_400_naming_the_field_and_write_nothing() {
     assert_eq!(count_orders(&stack).await, 1);
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_a_product_name_is_text_on_every_page() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let cbui = checkout(&stack, "sku=XSS&quantity=1").await;
+    // The product name travels in the CBUI paymentReason and is shown on the emulator's page.
+    let reason = cbui
+        .query_pairs()
+        .find(|(k, _)| k == "paymentReason")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(reason.contains("<script>alert('pwned')</script>"));
+    let (status, page) = get(&stack, &cbui).await;
+    assert_eq!(status, 200);
+    assert!(
+        !page.contains("<script>alert"),
+        "authorisation page must escape the paymentReason"
+    );
+    assert!(page.contains("&lt;script&gt;"));
+    let back = stack
+        .authorize(&cbui, Persona::Card, Decision::Authorize)
+        .await;
+    let (_, thanks) = get(&stack, &back).await;
+    assert!(thanks.contains("Thank you for your order"));
+    assert!(!thanks.contains("<script>alert"));
+    assert!(thanks.contains("&lt;script&gt;alert"));
+    stack.shutdown().await;
+}

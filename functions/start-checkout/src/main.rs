@@ -1,8 +1,5 @@
 //! Lambda entry point: configuration and clients are built once, then every request is served.
 
-use checkout_core::checkout::{Checkout, CheckoutSettings};
-use checkout_core::config::{FpsConfig, ProcessEnv, ShopConfig, StoreConfig};
-use checkout_core::fps::signing::SignatureMethod;
 use checkout_core::wiring;
 use lambda_http::{run, service_fn, Error, Request};
 use start_checkout::Service;
@@ -10,18 +7,7 @@ use start_checkout::Service;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
-    let fps = FpsConfig::from_env(&ProcessEnv)?;
-    let store = StoreConfig::from_env(&ProcessEnv)?;
-    let shop = ShopConfig::from_env(&ProcessEnv)?;
-    let clock = wiring::system_clock();
-    let gateway = wiring::fps_client(&fps, clock.clone()).await?;
-    let settings = CheckoutSettings::new(
-        &shop,
-        &fps,
-        gateway.config().credentials.clone(),
-        SignatureMethod::HmacSha256,
-    );
-    let checkout = Checkout::new(wiring::order_store(&store).await, gateway, clock, settings);
+    let (checkout, shop) = wiring::checkout_from_env().await?;
     let service = Service { checkout, shop };
     run(service_fn(|req: Request| service.handle(req))).await
 }
