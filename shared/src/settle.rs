@@ -154,6 +154,7 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         let margin = self.settings.stop_before_deadline.min(remaining / 2);
         let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
+        info!(remaining_ms = remaining.as_millis() as u64, "sweep started");
         let mut cursor = None;
         loop {
             if tokio::time::Instant::now() >= stop_at {

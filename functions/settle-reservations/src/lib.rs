@@ -89,8 +89,37 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    tokio::time::Instant::now()
-        + std::time::Duration::from_millis(deadline_ms.saturating_sub(now_ms))
+    if deadline_ms <= now_ms {
+        // AWS always sends a future deadline; local emulators (cargo lambda watch) may not.
+        // Without one the sweep would stop before starting, so give it a modest budget.
+        warn!(
+            deadline_ms,
+            now_ms, "invocation deadline is not in the future; using 30 s"
+        );
+        return tokio::time::Instant::now() + FALLBACK_BUDGET;
+    }
+    tokio::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms)
+}
+
+/// Time given to a sweep whose invocation carries no usable deadline.
+pub const FALLBACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deadlines_in_the_past_fall_back_to_a_budget() {
+        let now = tokio::time::Instant::now();
+        assert!(deadline_from_epoch_ms(1_000) >= now + FALLBACK_BUDGET);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let soon = deadline_from_epoch_ms(now_ms + 10_000);
+        assert!(soon <= tokio::time::Instant::now() + std::time::Duration::from_secs(10));
+        assert!(soon >= now + std::time::Duration::from_secs(9));
+    }
 }
 
 impl HandlerError {
