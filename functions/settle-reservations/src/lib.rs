@@ -104,24 +104,6 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
 /// Time given to a sweep whose invocation carries no usable deadline.
 pub const FALLBACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn deadlines_in_the_past_fall_back_to_a_budget() {
-        let now = tokio::time::Instant::now();
-        assert!(deadline_from_epoch_ms(1_000) >= now + FALLBACK_BUDGET);
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let soon = deadline_from_epoch_ms(now_ms + 10_000);
-        assert!(soon <= tokio::time::Instant::now() + std::time::Duration::from_secs(10));
-        assert!(soon >= now + std::time::Duration::from_secs(9));
-    }
-}
-
 impl HandlerError {
     /// Whether running the same event again may succeed (EventBridge's async retries).
     pub fn is_retryable(&self) -> bool {
@@ -147,5 +129,23 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
             error_message: error.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn deadlines_in_the_past_fall_back_to_a_budget() {
+        let now = tokio::time::Instant::now();
+        assert!(deadline_from_epoch_ms(1_000) >= now + FALLBACK_BUDGET);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let soon = deadline_from_epoch_ms(now_ms + 10_000);
+        assert!(soon <= tokio::time::Instant::now() + std::time::Duration::from_secs(10));
+        assert!(soon >= now + std::time::Duration::from_secs(9));
     }
 }
