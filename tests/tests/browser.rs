@@ -82,14 +82,10 @@ async fn shot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn body_text(client: &Client) -> String {
-    client
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+/// The page's visible text. A navigation can replace the document between finding `body` and
+/// reading it (a stale element), so this is a `Result` the waiting loop may retry.
+async fn body_text(client: &Client) -> Result<String, fantoccini::error::CmdError> {
+    client.find(Locator::Css("body")).await?.text().await
 }
 
 async fn set_quantity(client: &Client, sku: &str, quantity: u32) {
@@ -103,15 +99,20 @@ async fn set_quantity(client: &Client, sku: &str, quantity: u32) {
     input.send_keys(&quantity.to_string()).await.unwrap();
 }
 
+/// Polls until the page shows `needle`. Errors while the browser is between documents (stale
+/// or missing `body`) are expected mid-navigation and retried until the deadline.
 async fn wait_for_text(client: &Client, needle: &str) -> String {
-    for _ in 0..100 {
-        let text = body_text(client).await;
-        if text.contains(needle) {
-            return text;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        match body_text(client).await {
+            Ok(text) if text.contains(needle) => return text,
+            Ok(text) => last = text,
+            Err(error) => last = format!("(page not readable: {error})"),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("page never showed {needle:?}: {}", body_text(client).await);
+    panic!("page never showed {needle:?}: {last}");
 }
 
 async fn authorise_as_card_holder(client: &Client) {
