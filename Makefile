@@ -26,5 +26,8 @@ sam-build: ## sam build: the three functions for AWS Lambda (arm64, release) via
 	@SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
 	PATH="$(CURDIR)/.venv/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-tools/bin/sam build --template template.yaml
 
+bench: setup ## cold start, size, memory, round trips, latency, settle throughput vs a hello-world baseline (minutes; writes target/bench/report.md)
+	@bash infra/local/bench.sh
+
 dev: ## the local stack: moto, the FPS emulator and the functions (cargo lambda watch); prints the shop URL
 	@bash infra/local/dev.sh

@@ -8,6 +8,7 @@
 //! - [`checkout`], [`settle`]: the use cases, generic over the ports.
 //! - [`clock`]: time as a port.
 
+pub mod aws;
 pub mod catalog;
 pub mod checkout;
 pub mod clock;

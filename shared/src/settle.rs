@@ -2,6 +2,7 @@
 //! fulfilled reservations, reconcile pending transactions, re-drive abandoned claims, expire
 //! week-old reserves).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -155,49 +156,52 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         let margin = self.settings.stop_before_deadline.min(remaining / 2);
         let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
         info!(remaining_ms = remaining.as_millis() as u64, "sweep started");
-        let mut cursor = None;
-        loop {
+        let read_failed = AtomicBool::new(false);
+        let read_failed = &read_failed;
+        // Pages are read lazily as the workers need orders, so the next page's Query runs
+        // while the previous page's last orders are still with FPS: no idle slots at page
+        // boundaries. State: `Some(cursor)` = read that page next; `None` = no more pages.
+        let pages = futures::stream::unfold(Some(None::<String>), move |state| async move {
+            let cursor = state?;
             if tokio::time::Instant::now() >= stop_at {
-                summary.out_of_time = true;
-                break;
+                return None;
             }
-            let page = match self
+            match self
                 .store
-                .due(self.clock.now(), self.settings.page_size, cursor.take())
+                .due(self.clock.now(), self.settings.page_size, cursor)
                 .await
             {
-                Ok(page) => page,
+                Ok(page) => Some((futures::stream::iter(page.orders), page.next.map(Some))),
                 Err(e) => {
                     warn!(error = %e, "reading due orders failed");
-                    summary.errors += 1;
-                    break;
+                    read_failed.store(true, Ordering::Relaxed);
+                    None
                 }
-            };
-            let owner = owner.as_str();
-            let results: Vec<Result<Step, StepError>> = futures::stream::iter(page.orders)
-                .map(|order| async move {
-                    if tokio::time::Instant::now() >= stop_at {
-                        return None;
-                    }
-                    let span = tracing::info_span!("sweep_order", caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""));
-                    Some(self.process(order, owner).instrument(span).await)
-                })
-                .buffer_unordered(self.settings.concurrency.max(1))
-                .filter_map(|r| async move { r })
-                .collect()
-                .await;
-            for outcome in &results {
-                match outcome {
-                    Err(StepError::Store(StoreError::Conflict(_)) | StepError::Transition(_)) => {}
-                    Err(e) => warn!(error = %e, "order not processed"),
-                    Ok(_) => {}
+            }
+        });
+        let owner = owner.as_str();
+        let outcomes = pages
+            .flatten()
+            .map(|order| async move {
+                if tokio::time::Instant::now() >= stop_at {
+                    return None;
                 }
-                summary.count(outcome);
+                let span = tracing::info_span!("sweep_order", caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""));
+                Some(self.process(order, owner).instrument(span).await)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1));
+        let mut outcomes = std::pin::pin!(outcomes);
+        while let Some(outcome) = outcomes.next().await {
+            let Some(outcome) = outcome else { continue };
+            match &outcome {
+                Err(StepError::Store(StoreError::Conflict(_)) | StepError::Transition(_)) => {}
+                Err(e) => warn!(error = %e, "order not processed"),
+                Ok(_) => {}
             }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
+            summary.count(&outcome);
+        }
+        if read_failed.load(Ordering::Relaxed) {
+            summary.errors += 1;
         }
         if tokio::time::Instant::now() >= stop_at {
             summary.out_of_time = true;

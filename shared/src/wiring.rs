@@ -47,9 +47,7 @@ pub async fn credentials(source: &CredentialsSource) -> Result<Credentials, Init
     match source {
         CredentialsSource::Env(credentials) => Ok(credentials.clone()),
         CredentialsSource::SecretsManager(arn) => {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .load()
-                .await;
+            let config = crate::aws::sdk_config(crate::store::dynamodb::default_timeouts()).await;
             let client = aws_sdk_secretsmanager::Client::new(&config);
             let output = client
                 .get_secret_value()

@@ -24,7 +24,6 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -63,11 +62,7 @@ pub fn default_timeouts() -> TimeoutConfig {
 /// A DynamoDB client from the standard AWS configuration (environment, profile, Lambda
 /// role), which honours `AWS_ENDPOINT_URL_DYNAMODB`, with [`default_timeouts`].
 pub async fn client_from_env() -> Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(default_timeouts())
-        .load()
-        .await;
-    Client::new(&config)
+    Client::new(&crate::aws::sdk_config(default_timeouts()).await)
 }
 
 /// One line about an SDK failure: the service's error code and message, or the transport

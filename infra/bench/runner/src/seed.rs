@@ -1,0 +1,143 @@
+//! Orders for the functions to work on, made with the real use cases against the emulator and
+//! moto directly (not through the counting proxies): checkouts the buyer has authorised, and
+//! reservations, optionally marked fulfilled.
+
+use std::sync::Arc;
+
+use checkout_core::catalog::{CartLine, Catalog, PricingRule};
+use checkout_core::checkout::{Checkout, CheckoutSettings};
+use checkout_core::clock::{Clock, SystemClock};
+use checkout_core::fps::signing::SignatureMethod;
+use checkout_core::fps::FpsClient;
+use checkout_core::order::{OrderState, PaymentAction};
+use checkout_core::settle::{Settlement, SweepSettings};
+use checkout_core::store::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use fps_sandbox::{ControlClient, Decision, Persona, SandboxHandle};
+use futures::{StreamExt, TryStreamExt};
+use url::Url;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the shop sells in the bench (the functions get the same JSON).
+pub const CATALOG: &str = r#"{"products":[
+  {"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},
+  {"sku":"MUG","name":"Enamel mug","unitPrice":"8.10"}
+]}"#;
+pub const PRICING: &str =
+    r#"{"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}"#;
+pub const MERCHANT: &str = "Bench Shop";
+/// Never fetched: the functions only sign and compare it.
+pub const RETURN_URL: &str = "http://127.0.0.1:9/return";
+pub const SHOP_URL: &str = "http://127.0.0.1:9/";
+
+/// Seeding runs this many orders at once.
+const SEED_CONCURRENCY: usize = 8;
+
+/// A fresh order table on moto (its own per phase, so phases never see each other's orders).
+pub async fn fresh_table(phase: &str) -> Result<String, Error> {
+    let client = client_from_env().await;
+    let table = format!("orders-bench-{phase}-{}", uuid::Uuid::new_v4().simple());
+    create_table(&client, &table).await?;
+    Ok(table)
+}
+
+pub struct Seeder {
+    checkout: Checkout<DynamoOrderStore, FpsClient>,
+    settlement: Settlement<DynamoOrderStore, FpsClient>,
+    control: ControlClient,
+}
+
+impl Seeder {
+    pub async fn new(
+        sandbox: &SandboxHandle,
+        table: &str,
+        action: PaymentAction,
+    ) -> Result<Self, Error> {
+        let store = DynamoOrderStore::new(client_from_env().await, table);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let settings = CheckoutSettings {
+            catalog: Catalog::from_json(CATALOG)?,
+            pricing: PricingRule::from_json(PRICING)?,
+            action,
+            return_url: Url::parse(RETURN_URL)?,
+            cbui_endpoint: sandbox.cbui_url(),
+            credentials: sandbox.credentials(),
+            signature_method: SignatureMethod::HmacSha256,
+            merchant_name: MERCHANT.to_owned(),
+            lease: time::Duration::seconds(60),
+            wait_for_winner: std::time::Duration::from_secs(3),
+        };
+        Ok(Self {
+            checkout: Checkout::new(
+                store.clone(),
+                sandbox.fps_client()?,
+                clock.clone(),
+                settings,
+            ),
+            settlement: Settlement::new(
+                store,
+                sandbox.fps_client()?,
+                clock,
+                SweepSettings::default(),
+            ),
+            control: sandbox.control(),
+        })
+    }
+
+    /// Starts a checkout and plays the buyer authorising it with a card: returns the query
+    /// string FPS sends the browser back with (the order is not charged yet).
+    pub async fn authorised_return(&self) -> Result<(String, String), Error> {
+        let cart = [
+            CartLine {
+                sku: "TEE-BLUE-L".to_owned(),
+                quantity: 2,
+            },
+            CartLine {
+                sku: "MUG".to_owned(),
+                quantity: 1,
+            },
+        ];
+        let started = self.checkout.start(&cart).await?;
+        let back = self
+            .control
+            .authorize(&started.cbui_url, Persona::Card, Decision::Authorize)
+            .await?;
+        let query = back.query().unwrap_or("").to_owned();
+        Ok((started.order.caller_reference, query))
+    }
+
+    /// `n` authorised checkouts: their return query strings.
+    pub async fn authorised_returns(&self, n: usize) -> Result<Vec<String>, Error> {
+        futures::stream::iter(0..n)
+            .map(|_| async { self.authorised_return().await.map(|(_, q)| q) })
+            .buffer_unordered(SEED_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    /// `n` reserved orders (Reserve went through), marked fulfilled when asked: their
+    /// CallerReferences.
+    pub async fn reservations(&self, n: usize, fulfilled: bool) -> Result<Vec<String>, Error> {
+        futures::stream::iter(0..n)
+            .map(|_| async {
+                let (caller_reference, query) = self.authorised_return().await?;
+                let completion = self.checkout.complete(&query).await?;
+                if completion.order.state != OrderState::Reserved {
+                    return Err(format!(
+                        "seeded reservation {caller_reference} is {}",
+                        completion.order.state.as_str()
+                    )
+                    .into());
+                }
+                if fulfilled {
+                    self.settlement
+                        .mark_fulfilled(&caller_reference, None)
+                        .await?;
+                }
+                Ok::<_, Error>(caller_reference)
+            })
+            .buffer_unordered(SEED_CONCURRENCY)
+            .try_collect()
+            .await
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make bench`: builds the functions and the hello-world baseline in release (x86-64 here for
+# init, memory and latency; arm64 zips via cargo-lambda for size), starts moto, then runs the
+# measurements (infra/bench/runner). Extra args go to the runner, e.g.
+#
+#   bash infra/local/bench.sh --starts 5 --invocations 200 --settle-orders 300   # a quick look
+#
+# Exit status 1 if a round-trip count regressed (or a run failed). Takes minutes (two release
+# builds when cold). Needs `make setup`; this script installs cargo-lambda itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$(pwd)"
+
+SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
+
+PACKAGES=(-p hello-baseline -p start-checkout -p cbui-return -p settle-reservations)
+echo "bench: release build, x86-64 (init, memory, latency)"
+cargo build --release "${PACKAGES[@]}"
+echo "bench: release build, arm64 zip via cargo-lambda (size)"
+PATH="$ROOT/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip "${PACKAGES[@]}"
+
+MOTO_STATE=".dev/moto-bench.$$"
+cleanup() {
+    bash infra/local/moto.sh stop "$MOTO_STATE" || true
+    rm -rf "$MOTO_STATE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+eval "$(bash infra/local/moto.sh start "$MOTO_STATE")"
+
+# Placeholders for moto, never real credentials.
+export AWS_ACCESS_KEY_ID=bench
+export AWS_SECRET_ACCESS_KEY=bench
+export AWS_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+
+# The runner itself is an orchestrator: a debug build is enough (the functions are release).
+cargo run --quiet -p fps-bench --bin bench -- "$@"
