@@ -300,7 +300,7 @@ impl Bench {
 
         let hello = self.function(BASELINE, "", PaymentAction::Pay);
         let hello_events = vec![serde_json::json!({"hello": "world"}); n];
-        let baseline = self.warm(&hello, &hello_events, |a| ok(a)).await?;
+        let baseline = self.warm(&hello, &hello_events, ok).await?;
 
         let table = seed::fresh_table("start").await?;
         let start = self.function(START, &table, PaymentAction::Pay);
