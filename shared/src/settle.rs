@@ -2,6 +2,7 @@
 //! fulfilled reservations, reconcile pending transactions, re-drive abandoned claims, expire
 //! week-old reserves).
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -180,8 +181,19 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
             }
         });
         let owner = owner.as_str();
+        // An order this sweep already moved can show up again on a later page (a Pending answer
+        // makes it due at once): FPS gets asked about it by the next sweep, not seconds later.
+        let seen = std::sync::Mutex::new(HashSet::new());
+        let seen = &seen;
         let outcomes = pages
             .flatten()
+            .filter(move |order| {
+                let first = seen
+                    .lock()
+                    .map(|mut seen| seen.insert(order.caller_reference.clone()))
+                    .unwrap_or(true);
+                futures::future::ready(first)
+            })
             .map(|order| async move {
                 if tokio::time::Instant::now() >= stop_at {
                     return None;

@@ -38,6 +38,9 @@ pub struct Cli {
     /// Where cargo-lambda put the arm64 `bootstrap.zip`s (size).
     #[arg(long, default_value = "target/lambda")]
     lambda_dir: PathBuf,
+    /// Which phases to run (a subset is for quick looks while working on one thing).
+    #[arg(long, value_delimiter = ',', default_value = "init,size,warm,settle")]
+    phases: Vec<String>,
     /// Report and function logs.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,

@@ -38,6 +38,7 @@ struct Bench {
     recorder: Arc<Recorder>,
     fps_proxy: Url,
     dynamodb_proxy: Url,
+    moto: Url,
     logs: PathBuf,
     report: Report,
 }
@@ -110,8 +111,8 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
     let sandbox = Sandbox::start(SandboxConfig::for_tests()).await?;
     let recorder = Arc::new(Recorder::default());
     let fps_proxy = proxy::start(Service::Fps, sandbox.api_url(), recorder.clone()).await?;
-    let dynamodb_proxy =
-        proxy::start(Service::DynamoDb, Url::parse(&moto)?, recorder.clone()).await?;
+    let moto = Url::parse(&moto)?;
+    let dynamodb_proxy = proxy::start(Service::DynamoDb, moto.clone(), recorder.clone()).await?;
     let logs = cli.out_dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut bench = Bench {
@@ -120,14 +121,30 @@ pub async fn run(cli: Cli) -> Result<Report, Error> {
         recorder,
         fps_proxy,
         dynamodb_proxy,
+        moto,
         logs,
         report: Report::default(),
     };
     println!("bench: the functions next to {BASELINE} on {}", machine());
-    bench.init_times().await?;
-    bench.sizes();
-    bench.warm_runs().await?;
-    bench.settle_throughput().await?;
+    let wanted = |phase: &str| bench.cli.phases.iter().any(|p| p == phase);
+    let (init, size, warm, settle) = (
+        wanted("init"),
+        wanted("size"),
+        wanted("warm"),
+        wanted("settle"),
+    );
+    if init {
+        bench.init_times().await?;
+    }
+    if size {
+        bench.sizes();
+    }
+    if warm {
+        bench.warm_runs().await?;
+    }
+    if settle {
+        bench.settle_throughput().await?;
+    }
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -191,6 +208,20 @@ impl Bench {
         self.logs.join(format!("{name}.log"))
     }
 
+    /// Median process start → first `/next` over `starts` fresh processes.
+    async fn median_init(&self, function: &Function) -> Result<Duration, Error> {
+        let mut times = Vec::new();
+        for _ in 0..self.cli.starts {
+            let stub = RuntimeStub::start().await?;
+            let started = Instant::now();
+            let running = function.spawn(&stub.api_address(), &self.log(function.name))?;
+            let ready = stub.wait_for_start(Duration::from_secs(10)).await;
+            running.stop().await;
+            times.push(ready?.saturating_duration_since(started));
+        }
+        Ok(median(&times))
+    }
+
     /// Process start → first `/next`, median of `starts` fresh processes.
     async fn init_times(&mut self) -> Result<(), Error> {
         println!("bench: init time, {} starts each", self.cli.starts);
@@ -198,20 +229,12 @@ impl Bench {
         let mut medians = BTreeMap::new();
         for name in [BASELINE, START, RETURN, SETTLE] {
             let function = self.function(name, &table, PaymentAction::Pay);
-            let mut times = Vec::new();
-            for _ in 0..self.cli.starts {
-                let stub = RuntimeStub::start().await?;
-                let started = Instant::now();
-                let running = function.spawn(&stub.api_address(), &self.log(name))?;
-                let ready = stub.wait_for_start(Duration::from_secs(10)).await;
-                running.stop().await;
-                times.push(ready?.saturating_duration_since(started));
-            }
+            let init = self.median_init(&function).await?;
             let calls = self.recorder.take();
             if !calls.is_empty() {
                 return Err(format!("{name} made network calls during init: {calls:?}").into());
             }
-            medians.insert(name, median(&times));
+            medians.insert(name, init);
         }
         let baseline = medians[BASELINE];
         self.report
@@ -229,6 +252,30 @@ impl Bench {
                 .target(format!("≤ {INIT_RATIO}× baseline"), ratio <= INIT_RATIO),
             );
         }
+        // In AWS, init also fetches the FPS key pair from Secrets Manager: the same code path
+        // against moto's Secrets Manager (loopback, plain HTTP: a lower bound).
+        let arn = seed::create_secret(&self.moto, &self.sandbox.credentials()).await?;
+        let mut function = self.function(START, &table, PaymentAction::Pay);
+        function
+            .env
+            .retain(|(k, _)| k != "FPS_ACCESS_KEY_ID" && k != "FPS_SECRET_KEY");
+        function
+            .env
+            .push(("FPS_CREDENTIALS_SECRET_ARN".to_owned(), arn));
+        function.env.push((
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER".to_owned(),
+            self.moto.as_str().trim_end_matches('/').to_owned(),
+        ));
+        let with_secret = self.median_init(&function).await?;
+        let extra = with_secret.saturating_sub(medians[START]);
+        self.report.push(
+            Line::new(
+                "Init + secret fetch",
+                START,
+                format!("{} (+{} for GetSecretValue)", ms(with_secret), ms(extra)),
+            )
+            .baseline(ms(baseline)),
+        );
         Ok(())
     }
 

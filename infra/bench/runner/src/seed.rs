@@ -41,6 +41,42 @@ pub async fn fresh_table(phase: &str) -> Result<String, Error> {
     Ok(table)
 }
 
+/// Stores the FPS key pair in moto's Secrets Manager the way the SAM template's secret holds
+/// it; returns the secret's ARN.
+pub async fn create_secret(
+    moto: &Url,
+    credentials: &checkout_core::fps::signing::Credentials,
+) -> Result<String, Error> {
+    let value = serde_json::json!({
+        "accessKeyId": credentials.access_key_id(),
+        "secretKey": credentials.secret_key(),
+    });
+    let body = serde_json::json!({
+        "Name": format!("fps-bench-{}", uuid::Uuid::new_v4().simple()),
+        "SecretString": value.to_string(),
+    });
+    // moto picks the service from the credential scope; it checks no signature.
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(moto.clone())
+        .header("X-Amz-Target", "secretsmanager.CreateSecret")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=bench/20261128/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    answer
+        .get("ARN")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("CreateSecret answered {answer}").into())
+}
+
 pub struct Seeder {
     checkout: Checkout<DynamoOrderStore, FpsClient>,
     settlement: Settlement<DynamoOrderStore, FpsClient>,
@@ -115,29 +151,42 @@ impl Seeder {
             .await
     }
 
-    /// `n` reserved orders (Reserve went through), marked fulfilled when asked: their
-    /// CallerReferences.
+    /// `n` reserved orders, marked fulfilled when asked: their CallerReferences. A card
+    /// Reserve answers Pending; the emulator's clock is moved past its delay and a sweep
+    /// reconciles every order to Reserved before any is marked fulfilled.
     pub async fn reservations(&self, n: usize, fulfilled: bool) -> Result<Vec<String>, Error> {
-        futures::stream::iter(0..n)
+        let references: Vec<String> = futures::stream::iter(0..n)
             .map(|_| async {
                 let (caller_reference, query) = self.authorised_return().await?;
                 let completion = self.checkout.complete(&query).await?;
-                if completion.order.state != OrderState::Reserved {
-                    return Err(format!(
-                        "seeded reservation {caller_reference} is {}",
-                        completion.order.state.as_str()
-                    )
-                    .into());
+                match completion.order.state {
+                    OrderState::Reserved | OrderState::ReservePending => Ok(caller_reference),
+                    other => Err::<_, Error>(
+                        format!("seeded reservation {caller_reference} is {}", other.as_str())
+                            .into(),
+                    ),
                 }
-                if fulfilled {
-                    self.settlement
-                        .mark_fulfilled(&caller_reference, None)
-                        .await?;
-                }
-                Ok::<_, Error>(caller_reference)
             })
             .buffer_unordered(SEED_CONCURRENCY)
             .try_collect()
-            .await
+            .await?;
+        self.control
+            .advance_clock(std::time::Duration::from_secs(5))
+            .await?;
+        let summary = self
+            .settlement
+            .sweep(tokio::time::Instant::now() + std::time::Duration::from_secs(600))
+            .await;
+        if summary.reserved as usize + summary.skipped as usize != n || summary.errors > 0 {
+            return Err(format!("reconciling the seeded reservations: {summary:?}").into());
+        }
+        if fulfilled {
+            futures::stream::iter(&references)
+                .map(|cr| async move { self.settlement.mark_fulfilled(cr, None).await })
+                .buffer_unordered(SEED_CONCURRENCY)
+                .try_collect::<Vec<_>>()
+                .await?;
+        }
+        Ok(references)
     }
 }
