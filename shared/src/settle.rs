@@ -157,6 +157,10 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         let margin = self.settings.stop_before_deadline.min(remaining / 2);
         let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
         info!(remaining_ms = remaining.as_millis() as u64, "sweep started");
+        // What was due when the sweep started: orders it moves become due again later (a
+        // Pending answer is due at once) and are left to the next sweep instead of being read
+        // again page after page.
+        let as_of = self.clock.now();
         let read_failed = AtomicBool::new(false);
         let read_failed = &read_failed;
         // Pages are read lazily as the workers need orders, so the next page's Query runs
@@ -167,11 +171,7 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
             if tokio::time::Instant::now() >= stop_at {
                 return None;
             }
-            match self
-                .store
-                .due(self.clock.now(), self.settings.page_size, cursor)
-                .await
-            {
+            match self.store.due(as_of, self.settings.page_size, cursor).await {
                 Ok(page) => Some((futures::stream::iter(page.orders), page.next.map(Some))),
                 Err(e) => {
                     warn!(error = %e, "reading due orders failed");

@@ -25,7 +25,11 @@ pub enum InitError {
 pub fn init_logging() {
     let level = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|v| v.trim().parse::<tracing_subscriber::filter::LevelFilter>().ok())
+        .and_then(|v| {
+            v.trim()
+                .parse::<tracing_subscriber::filter::LevelFilter>()
+                .ok()
+        })
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = tracing_subscriber::fmt()

@@ -162,8 +162,11 @@ impl Seeder {
                 match completion.order.state {
                     OrderState::Reserved | OrderState::ReservePending => Ok(caller_reference),
                     other => Err::<_, Error>(
-                        format!("seeded reservation {caller_reference} is {}", other.as_str())
-                            .into(),
+                        format!(
+                            "seeded reservation {caller_reference} is {}",
+                            other.as_str()
+                        )
+                        .into(),
                     ),
                 }
             })
