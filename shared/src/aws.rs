@@ -7,8 +7,9 @@
 //! system's ~140–400 certificates at every cold start took ~8 ms, most of our init (see the
 //! README's benchmark), and no other root should vouch for DynamoDB or Secrets Manager.
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
 
 /// Amazon Root CA 1–4 and Starfield Services Root G2 (PEM).
@@ -23,11 +24,20 @@ pub async fn sdk_config(timeouts: TimeoutConfig) -> SdkConfig {
     if let Ok(tls) = amazon_tls_context() {
         https = https.tls_context(tls);
     }
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(https.build_https())
         .timeout_config(timeouts)
-        .load()
-        .await
+        // Lambda gives every function its role's credentials in these variables (and `make
+        // dev`/tests set them for moto): reading only them skips building the default chain
+        // (profiles, SSO, STS web identity, ECS, IMDS) at every cold start.
+        .credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    if let Some(region) = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
 }
 
 /// TLS trusting only [`AMAZON_TRUST_SERVICES_ROOTS`].

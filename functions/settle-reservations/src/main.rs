@@ -7,7 +7,9 @@ use checkout_core::wiring;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use settle_reservations::{deadline_from_epoch_ms, Service};
 
-#[tokio::main]
+// Lambda sends one event at a time: one thread serves it (no worker threads to start at
+// init, no per-thread allocator arenas); concurrent FPS/DynamoDB calls still overlap.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
     let fps = FpsConfig::from_env(&ProcessEnv)?;

@@ -4,7 +4,9 @@ use checkout_core::wiring;
 use lambda_http::{run, service_fn, Error, Request};
 use start_checkout::Service;
 
-#[tokio::main]
+// Lambda sends one event at a time: one thread serves it (no worker threads to start at
+// init, no per-thread allocator arenas); concurrent FPS/DynamoDB calls still overlap.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
     let (checkout, shop) = wiring::checkout_from_env().await?;

@@ -75,3 +75,42 @@ pub trait OrderStore: Send + Sync {
         cursor: Option<String>,
     ) -> impl Future<Output = Result<DuePage, StoreError>> + Send;
 }
+
+/// One store shared by several use cases (e.g. an in-memory store seen by checkout and the
+/// sweep alike).
+impl<S: OrderStore> OrderStore for std::sync::Arc<S> {
+    fn create(&self, order: &Order) -> impl Future<Output = Result<(), StoreError>> + Send {
+        S::create(self, order)
+    }
+
+    fn get(
+        &self,
+        caller_reference: &str,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
+        S::get(self, caller_reference)
+    }
+
+    fn transition(
+        &self,
+        previous: &Order,
+        next: &Order,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        S::transition(self, previous, next)
+    }
+
+    fn find_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send {
+        S::find_by_transaction_id(self, transaction_id)
+    }
+
+    fn due(
+        &self,
+        now: OffsetDateTime,
+        page_size: u32,
+        cursor: Option<String>,
+    ) -> impl Future<Output = Result<DuePage, StoreError>> + Send {
+        S::due(self, now, page_size, cursor)
+    }
+}

@@ -41,6 +41,9 @@ pub struct Cli {
     /// Which phases to run (a subset is for quick looks while working on one thing).
     #[arg(long, value_delimiter = ',', default_value = "init,size,warm,settle")]
     phases: Vec<String>,
+    /// Print the calls of the first N warm invocations of each function (timeline).
+    #[arg(long, default_value_t = 0)]
+    trace: usize,
     /// Report and function logs.
     #[arg(long, default_value = "target/bench")]
     out_dir: PathBuf,

@@ -12,6 +12,7 @@ use checkout_core::fps::FpsClient;
 use checkout_core::order::{OrderState, PaymentAction};
 use checkout_core::settle::{Settlement, SweepSettings};
 use checkout_core::store::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::store::OrderStore;
 use fps_sandbox::{ControlClient, Decision, Persona, SandboxHandle};
 use futures::{StreamExt, TryStreamExt};
 use url::Url;
@@ -77,19 +78,26 @@ pub async fn create_secret(
         .ok_or_else(|| format!("CreateSecret answered {answer}").into())
 }
 
-pub struct Seeder {
-    checkout: Checkout<DynamoOrderStore, FpsClient>,
-    settlement: Settlement<DynamoOrderStore, FpsClient>,
+pub struct Seeder<S> {
+    checkout: Checkout<S, FpsClient>,
+    settlement: Settlement<S, FpsClient>,
     control: ControlClient,
 }
 
-impl Seeder {
-    pub async fn new(
+impl Seeder<DynamoOrderStore> {
+    /// Seeds `table` on moto.
+    pub async fn on_table(
         sandbox: &SandboxHandle,
         table: &str,
         action: PaymentAction,
     ) -> Result<Self, Error> {
         let store = DynamoOrderStore::new(client_from_env().await, table);
+        Self::new(sandbox, store, action)
+    }
+}
+
+impl<S: OrderStore + Clone> Seeder<S> {
+    pub fn new(sandbox: &SandboxHandle, store: S, action: PaymentAction) -> Result<Self, Error> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let settings = CheckoutSettings {
             catalog: Catalog::from_json(CATALOG)?,
