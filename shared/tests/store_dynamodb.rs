@@ -485,33 +485,6 @@ async fn due_pages_return_each_order_exactly_once_in_the_memory_stores_order() {
 }
 
 #[tokio::test]
-async fn due_paging_survives_orders_leaving_the_index_between_pages() {
-    let store = store().await;
-    let mut orders = Vec::new();
-    for i in 0..6 {
-        let o = in_state(&format!("p-{i}"), OrderState::PaymentPending, |o| {
-            o.updated_at = NOW - Duration::minutes(10 - i64::from(i));
-        });
-        store.create(&o).await.unwrap();
-        orders.push(o);
-    }
-    let first = store.due(NOW, 2, None).await.unwrap();
-    assert_eq!(ids(&first.orders), ["p-0", "p-1"]);
-    // The sweep finishes the first page's orders before reading on.
-    for o in &first.orders {
-        let done = o
-            .record_transaction("TX", TransactionStatus::Success, None, None, NOW)
-            .unwrap();
-        store.transition(o, &done).await.unwrap();
-    }
-    let second = store.due(NOW, 2, first.next).await.unwrap();
-    assert_eq!(ids(&second.orders), ["p-2", "p-3"]);
-    let third = store.due(NOW, 2, second.next).await.unwrap();
-    assert_eq!(ids(&third.orders), ["p-4", "p-5"]);
-    assert!(third.next.is_none());
-}
-
-#[tokio::test]
 async fn find_by_transaction_id_maps_both_ways() {
     let store = store().await;
     let waiting = order("o-wait", PaymentAction::Pay);
@@ -636,4 +609,46 @@ async fn a_missing_table_is_unavailable_not_a_panic() {
         err.to_string().contains("ResourceNotFoundException"),
         "{err}"
     );
+}
+
+/// The sweep moves orders out of the due set while it reads the next page: neither store may
+/// skip the orders that follow (the cursor is a position, not an offset).
+#[tokio::test]
+async fn orders_leaving_the_due_set_between_pages_do_not_hide_others() {
+    let dynamo = store().await;
+    let memory = MemoryStore::new();
+    let orders: Vec<Order> = (0..9)
+        .map(|i| {
+            in_state(&format!("due-{i}"), OrderState::PaymentPending, |o| {
+                o.updated_at = NOW - Duration::minutes(10 - i64::from(i));
+            })
+        })
+        .collect();
+    for o in &orders {
+        dynamo.create(o).await.unwrap();
+        memory.create(o).await.unwrap();
+    }
+    async fn walk<S: OrderStore>(store: &S) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.due(NOW, 3, cursor).await.unwrap();
+            for o in &page.orders {
+                // Resolve it: it leaves the due set before the next page is read.
+                let done = o
+                    .record_transaction("TX", TransactionStatus::Success, None, None, NOW)
+                    .unwrap();
+                store.transition(o, &done).await.unwrap();
+                seen.push(o.caller_reference.clone());
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        seen
+    }
+    let expected: Vec<String> = (0..9).map(|i| format!("due-{i}")).collect();
+    assert_eq!(walk(&memory).await, expected, "in-memory store");
+    assert_eq!(walk(&dynamo).await, expected, "DynamoDB store");
 }

@@ -74,18 +74,40 @@ impl OrderStore for MemoryStore {
             .filter_map(|o| o.due_at().filter(|at| *at <= now).map(|at| (at, o.clone())))
             .collect();
         due.sort_by(|a, b| (a.0, &a.1.caller_reference).cmp(&(b.0, &b.1.caller_reference)));
-        let skip: usize = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        // Like DynamoDB's LastEvaluatedKey, the cursor is the position of the last order
+        // returned (due time, CallerReference), not an offset: orders that leave the due set
+        // between pages must not make the next page skip others.
+        let after = cursor.as_deref().and_then(parse_cursor);
         let size = usize::try_from(page_size).unwrap_or(usize::MAX).max(1);
-        let orders: Vec<Order> = due
+        let orders: Vec<(OffsetDateTime, Order)> = due
             .into_iter()
-            .skip(skip)
+            .filter(|(at, o)| match &after {
+                Some((after_at, after_ref)) => {
+                    (*at, o.caller_reference.as_str()) > (*after_at, after_ref.as_str())
+                }
+                None => true,
+            })
             .take(size + 1)
-            .map(|(_, o)| o)
             .collect();
         let more = orders.len() > size;
+        let page: Vec<(OffsetDateTime, Order)> = orders.into_iter().take(size).collect();
+        let next = match page.last() {
+            Some((at, o)) if more => Some(format!(
+                "{}|{}",
+                at.unix_timestamp_nanos(),
+                o.caller_reference
+            )),
+            _ => None,
+        };
         Ok(DuePage {
-            orders: orders.into_iter().take(size).collect(),
-            next: more.then(|| (skip + size).to_string()),
+            orders: page.into_iter().map(|(_, o)| o).collect(),
+            next,
         })
     }
+}
+
+fn parse_cursor(cursor: &str) -> Option<(OffsetDateTime, String)> {
+    let (nanos, caller_reference) = cursor.split_once('|')?;
+    let at = OffsetDateTime::from_unix_timestamp_nanos(nanos.parse().ok()?).ok()?;
+    Some((at, caller_reference.to_owned()))
 }
