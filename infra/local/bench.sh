@@ -16,6 +16,7 @@ SETUP_CARGO_LAMBDA=1 bash infra/local/setup.sh
 PACKAGES=(-p hello-baseline -p start-checkout -p cbui-return -p settle-reservations)
 echo "bench: release build, x86-64 (init, memory, latency)"
 cargo build --release "${PACKAGES[@]}"
+cargo build --release -p fps-bench
 echo "bench: release build, arm64 zip via cargo-lambda (size)"
 PATH="$ROOT/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip "${PACKAGES[@]}"
 
@@ -36,5 +37,6 @@ export AWS_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
 
-# The runner itself is an orchestrator: a debug build is enough (the functions are release).
-cargo run --quiet -p fps-bench --bin bench -- "$@"
+# The runner hosts the emulator, the proxies and the in-process sweep: release too, so their
+# own cost does not blur the functions' figures.
+cargo run --quiet --release -p fps-bench --bin bench -- "$@"
