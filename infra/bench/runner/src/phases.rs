@@ -539,6 +539,21 @@ impl Bench {
         Ok(())
     }
 
+    /// The emulator holds each of the next `n` Settle calls `settle_latency_ms` before answering.
+    async fn delay_next_settles(&self, n: usize) -> Result<(), Error> {
+        self.sandbox
+            .control()
+            .inject_fault(
+                "Settle",
+                FaultKind::Latency {
+                    ms: self.cli.settle_latency_ms,
+                },
+                u32::try_from(n).unwrap_or(u32::MAX),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// One scheduled sweep over `settle_orders` fulfilled reservations, every Settle delayed
     /// `settle_latency_ms` at the emulator.
     async fn settle_throughput(&mut self) -> Result<(), Error> {
@@ -549,15 +564,7 @@ impl Bench {
         let seeder = Seeder::on_table(&self.sandbox, &table, PaymentAction::Reserve).await?;
         seeder.reservations(n, true).await?;
         let control = self.sandbox.control();
-        control
-            .inject_fault(
-                "Settle",
-                FaultKind::Latency {
-                    ms: self.cli.settle_latency_ms,
-                },
-                u32::try_from(n).unwrap_or(u32::MAX),
-            )
-            .await?;
+        self.delay_next_settles(n).await?;
         let settle = self.function(SETTLE, &table, PaymentAction::Reserve);
         let stub = RuntimeStub::start().await?;
         let running = settle.spawn(&stub.api_address(), &self.log("settle-sweep"))?;
@@ -616,15 +623,7 @@ impl Bench {
         let store = Arc::new(MemoryStore::new());
         let seeder = Seeder::new(&self.sandbox, store.clone(), PaymentAction::Reserve)?;
         seeder.reservations(n, true).await?;
-        control
-            .inject_fault(
-                "Settle",
-                FaultKind::Latency {
-                    ms: self.cli.settle_latency_ms,
-                },
-                u32::try_from(n).unwrap_or(u32::MAX),
-            )
-            .await?;
+        self.delay_next_settles(n).await?;
         let settlement = Settlement::new(
             store,
             self.sandbox.fps_client()?,
