@@ -20,22 +20,8 @@ cargo build --release -p fps-bench
 echo "bench: release build, arm64 zip via cargo-lambda (size)"
 PATH="$ROOT/.venv/bin:$PATH" cargo lambda build --release --arm64 --output-format zip "${PACKAGES[@]}"
 
-MOTO_STATE=".dev/moto-bench.$$"
-cleanup() {
-    bash infra/local/moto.sh stop "$MOTO_STATE" || true
-    rm -rf "$MOTO_STATE"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-eval "$(bash infra/local/moto.sh start "$MOTO_STATE")"
-
-# Placeholders for moto, never real credentials.
-export AWS_ACCESS_KEY_ID=bench
-export AWS_SECRET_ACCESS_KEY=bench
-export AWS_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true
-unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL
+source infra/local/private-moto.sh
+start_private_moto bench
 
 # The runner hosts the emulator, the proxies and the in-process sweep: release too, so their
 # own cost does not blur the functions' figures.

@@ -115,21 +115,21 @@ async fn wait_for_text(client: &Client, needle: &str) -> String {
     panic!("page never showed {needle:?}: {last}");
 }
 
+/// Clicks the element `css` selects; `what` names it in the failure message.
+async fn click(client: &Client, css: &str, what: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{what} ({css}) not found: {e}"));
+    element
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{what} ({css}) not clickable: {e}"));
+}
+
 async fn authorise_as_card_holder(client: &Client) {
-    client
-        .find(Locator::Css("input[name=persona][value=card]"))
-        .await
-        .expect("card persona")
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[name=decision][value=authorize]"))
-        .await
-        .expect("Authorise")
-        .click()
-        .await
-        .unwrap();
+    click(client, "input[name=persona][value=card]", "card persona").await;
+    click(client, "button[name=decision][value=authorize]", "Authorise").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,13 +148,7 @@ async fn buyer_pays_in_a_real_browser() {
     set_quantity(&client, "TEE-BLUE-L", 2).await;
     set_quantity(&client, "MUG", 1).await;
     shot(&client, "pay-1-shop").await;
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "button[type=submit]", "Pay Now").await;
 
     let cbui = wait_for_text(&client, "41.87").await;
     assert!(
@@ -224,32 +218,14 @@ async fn buyer_cancels_then_tries_again_and_is_charged_once() {
     client.goto(stack.shop_url.as_str()).await.unwrap();
     wait_for_text(&client, "Pay Now").await;
     set_quantity(&client, "MUG", 2).await;
-    client
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "button[type=submit]", "Pay Now").await;
     wait_for_text(&client, "23.04").await;
-    client
-        .find(Locator::Css("button[name=decision][value=cancel]"))
-        .await
-        .expect("Cancel")
-        .click()
-        .await
-        .unwrap();
+    click(&client, "button[name=decision][value=cancel]", "Cancel").await;
 
     let cancelled = wait_for_text(&client, "Payment cancelled").await;
     assert!(cancelled.contains("Nothing was charged"));
     shot(&client, "abandon-1-cancelled").await;
-    client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .expect("Try again")
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form button[type=submit]", "Try again").await;
 
     wait_for_text(&client, "23.04").await;
     shot(&client, "abandon-2-authorise-again").await;
