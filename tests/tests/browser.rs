@@ -129,7 +129,12 @@ async fn click(client: &Client, css: &str, what: &str) {
 
 async fn authorise_as_card_holder(client: &Client) {
     click(client, "input[name=persona][value=card]", "card persona").await;
-    click(client, "button[name=decision][value=authorize]", "Authorise").await;
+    click(
+        client,
+        "button[name=decision][value=authorize]",
+        "Authorise",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -302,6 +302,46 @@ pub struct Ledger {
     next_seq: u64,
     #[serde(skip)]
     outbox: Vec<Notification>,
+    #[serde(skip)]
+    agenda: Agenda,
+}
+
+/// When `advance` next has work: a lower bound on the earliest scheduled change, reserve
+/// expiry or CBUI session expiry, so most requests skip the scan over every transaction.
+/// A cache, not part of the books: it never makes two ledgers unequal.
+#[derive(Debug, Clone, Copy, Default)]
+enum Agenda {
+    /// Not known (new or loaded ledger): scan.
+    #[default]
+    Unknown,
+    /// Nothing is waiting to happen.
+    Quiet,
+    /// Nothing is due before this time.
+    Next(OffsetDateTime),
+}
+
+impl Agenda {
+    fn note(&mut self, at: OffsetDateTime) {
+        *self = match *self {
+            Agenda::Unknown => Agenda::Unknown,
+            Agenda::Quiet => Agenda::Next(at),
+            Agenda::Next(t) => Agenda::Next(t.min(at)),
+        };
+    }
+
+    fn nothing_due_at(&self, now: OffsetDateTime) -> bool {
+        match self {
+            Agenda::Unknown => false,
+            Agenda::Quiet => true,
+            Agenda::Next(t) => now < *t,
+        }
+    }
+}
+
+impl PartialEq for Agenda {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// A Pay or Reserve request, validated.
@@ -470,6 +510,7 @@ impl Ledger {
 
     pub fn open_session(&mut self, session: CbuiSession) -> String {
         let id = ids::session_id();
+        self.agenda.note(session.created_at + CBUI_SESSION_LIFETIME);
         self.cbui_sessions.insert(id.clone(), session);
         id
     }
@@ -650,6 +691,9 @@ impl Ledger {
             }),
         };
         if let Some(tx) = self.transactions.get_mut(id) {
+            if let Some(change) = &scheduled {
+                self.agenda.note(change.at);
+            }
             tx.scheduled = scheduled;
         }
     }
@@ -664,29 +708,43 @@ impl Ledger {
     }
 
     /// Applies every change due at `now` (in time order): Pending resolutions and reserve
-    /// expiry. Cheap when nothing is due; called on every request and by the background tick.
+    /// expiry. Called on every request and by the background tick; O(1) until the agenda says
+    /// something may be due, then one scan per change applied.
     pub fn advance(&mut self, now: OffsetDateTime) {
+        if self.agenda.nothing_due_at(now) {
+            return;
+        }
         self.cbui_sessions
             .retain(|_, s| now - s.created_at < CBUI_SESSION_LIFETIME);
+        let mut later = self
+            .cbui_sessions
+            .values()
+            .map(|s| s.created_at + CBUI_SESSION_LIFETIME)
+            .min();
         loop {
             let mut due: Option<(OffsetDateTime, u64, String, bool)> = None;
             for tx in self.transactions.values() {
                 if let Some(s) = &tx.scheduled {
-                    if s.at <= now && due.as_ref().is_none_or(|d| (s.at, tx.seq) < (d.0, d.1)) {
+                    if s.at > now {
+                        later = Some(later.map_or(s.at, |l| l.min(s.at)));
+                    } else if due.as_ref().is_none_or(|d| (s.at, tx.seq) < (d.0, d.1)) {
                         due = Some((s.at, tx.seq, tx.transaction_id.clone(), false));
                     }
                 }
                 if tx.status == TransactionStatus::Reserved && !tx.settled {
                     if let Some(expires) = tx.reserve_expires_at {
-                        if expires <= now
-                            && due.as_ref().is_none_or(|d| (expires, tx.seq) < (d.0, d.1))
-                        {
+                        if expires > now {
+                            later = Some(later.map_or(expires, |l| l.min(expires)));
+                        } else if due.as_ref().is_none_or(|d| (expires, tx.seq) < (d.0, d.1)) {
                             due = Some((expires, tx.seq, tx.transaction_id.clone(), true));
                         }
                     }
                 }
             }
             let Some((at, _, id, expiry)) = due else {
+                // Candidates from earlier passes may have gone since: an earlier bound is
+                // still a bound.
+                self.agenda = later.map_or(Agenda::Quiet, Agenda::Next);
                 break;
             };
             if expiry {
@@ -838,6 +896,9 @@ impl Ledger {
             persona: Some(token.persona),
             fingerprint: fingerprint.clone(),
         };
+        if let Some(expires) = tx.reserve_expires_at {
+            self.agenda.note(expires);
+        }
         self.transactions.insert(id.clone(), tx);
         if let Some(t) = self.tokens.get_mut(&token.token_id) {
             t.used_by = Some(id.clone());
@@ -1515,6 +1576,63 @@ mod tests {
             l.transactions[&o2.transaction_id].status,
             TransactionStatus::Success
         );
+    }
+
+    /// `advance` skips its scan until the agenda says something may be due; everything
+    /// scheduled after the ledger went quiet must still happen, on time and in order.
+    #[test]
+    fn changes_scheduled_after_a_quiet_spell_still_happen_on_time() {
+        let mut l = Ledger::new();
+        l.advance(T0);
+        let reserve_token = token(&mut l, Persona::Card, "5.00");
+        let reserve = l
+            .charge(
+                T0,
+                DELAY,
+                charge(Operation::Reserve, &reserve_token, "5.00", "r1"),
+            )
+            .unwrap();
+        let later = T0 + Duration::seconds(10);
+        let pay_token = token(&mut l, Persona::Card, "7.00");
+        let pay = l
+            .charge(
+                later,
+                DELAY,
+                charge(Operation::Pay, &pay_token, "7.00", "p1"),
+            )
+            .unwrap();
+        let status = |l: &Ledger, id: &str| l.transactions[id].status;
+
+        l.advance(T0 + Duration::milliseconds(500));
+        assert_eq!(
+            status(&l, &reserve.transaction_id),
+            TransactionStatus::Pending
+        );
+        l.advance(T0 + DELAY);
+        assert_eq!(
+            status(&l, &reserve.transaction_id),
+            TransactionStatus::Reserved
+        );
+        assert_eq!(status(&l, &pay.transaction_id), TransactionStatus::Pending);
+        l.advance(later + DELAY);
+        assert_eq!(status(&l, &pay.transaction_id), TransactionStatus::Success);
+        l.advance(T0 + RESERVE_LIFETIME - Duration::seconds(1));
+        assert_eq!(
+            status(&l, &reserve.transaction_id),
+            TransactionStatus::Reserved
+        );
+
+        // A ledger loaded from its state file has no agenda yet and must scan.
+        l.take_notifications();
+        let mut loaded: Ledger = serde_json::from_str(&serde_json::to_string(&l).unwrap()).unwrap();
+        assert_eq!(loaded, l);
+        for ledger in [&mut l, &mut loaded] {
+            ledger.advance(T0 + RESERVE_LIFETIME);
+            assert_eq!(
+                status(ledger, &reserve.transaction_id),
+                TransactionStatus::Cancelled
+            );
+        }
     }
 
     #[test]
