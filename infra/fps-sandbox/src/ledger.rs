@@ -5,7 +5,7 @@
 //! The same type is the control API's `GET /_sandbox/ledger` answer and the `--state-file`
 //! content, so tests read exactly what the emulator keeps.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use checkout_core::fps::error::ErrorCode;
 use checkout_core::fps::xml::TransactionStatus;
@@ -306,35 +306,37 @@ pub struct Ledger {
     agenda: Agenda,
 }
 
-/// When `advance` next has work: a lower bound on the earliest scheduled change, reserve
-/// expiry or CBUI session expiry, so most requests skip the scan over every transaction.
-/// A cache, not part of the books: it never makes two ledgers unequal.
-#[derive(Debug, Clone, Copy, Default)]
-enum Agenda {
-    /// Not known (new or loaded ledger): scan.
-    #[default]
-    Unknown,
-    /// Nothing is waiting to happen.
-    Quiet,
-    /// Nothing is due before this time.
-    Next(OffsetDateTime),
+/// What `advance` has to do next, in time order, so a request costs O(log n) instead of a scan
+/// over every transaction. Entries may go stale (a reserve settled, a session closed): each is
+/// checked against the books when it comes due. A cache, not part of the books: rebuilt after a
+/// ledger is loaded, and never makes two ledgers unequal.
+#[derive(Debug, Clone, Default)]
+struct Agenda {
+    built: bool,
+    entries: BTreeSet<(OffsetDateTime, u64, Due)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+    /// A transaction's `scheduled` change (Pending → its outcome).
+    Change(String),
+    /// A Reserved transaction reaching `reserve_expires_at`.
+    ReserveExpiry(String),
+    /// A CBUI session reaching the end of its lifetime.
+    SessionEnd(String),
 }
 
 impl Agenda {
-    fn note(&mut self, at: OffsetDateTime) {
-        *self = match *self {
-            Agenda::Unknown => Agenda::Unknown,
-            Agenda::Quiet => Agenda::Next(at),
-            Agenda::Next(t) => Agenda::Next(t.min(at)),
-        };
+    fn add(&mut self, at: OffsetDateTime, seq: u64, due: Due) {
+        self.entries.insert((at, seq, due));
     }
 
-    fn nothing_due_at(&self, now: OffsetDateTime) -> bool {
-        match self {
-            Agenda::Unknown => false,
-            Agenda::Quiet => true,
-            Agenda::Next(t) => now < *t,
+    /// Removes and returns the earliest entry if it is due at `now`.
+    fn pop_due(&mut self, now: OffsetDateTime) -> Option<(OffsetDateTime, Due)> {
+        if self.entries.first()?.0 > now {
+            return None;
         }
+        self.entries.pop_first().map(|(at, _, due)| (at, due))
     }
 }
 
@@ -510,7 +512,11 @@ impl Ledger {
 
     pub fn open_session(&mut self, session: CbuiSession) -> String {
         let id = ids::session_id();
-        self.agenda.note(session.created_at + CBUI_SESSION_LIFETIME);
+        self.agenda.add(
+            session.created_at + CBUI_SESSION_LIFETIME,
+            0,
+            Due::SessionEnd(id.clone()),
+        );
         self.cbui_sessions.insert(id.clone(), session);
         id
     }
@@ -649,6 +655,12 @@ impl Ledger {
             return;
         };
         tx.status = status;
+        if status == TransactionStatus::Reserved && !tx.settled {
+            if let Some(expires) = tx.reserve_expires_at {
+                self.agenda
+                    .add(expires, tx.seq, Due::ReserveExpiry(id.to_owned()));
+            }
+        }
         tx.status_code = status_code.to_owned();
         tx.status_message = status_message.to_owned();
         tx.history.push(StatusChange {
@@ -692,7 +704,8 @@ impl Ledger {
         };
         if let Some(tx) = self.transactions.get_mut(id) {
             if let Some(change) = &scheduled {
-                self.agenda.note(change.at);
+                self.agenda
+                    .add(change.at, tx.seq, Due::Change(id.to_owned()));
             }
             tx.scheduled = scheduled;
         }
@@ -707,70 +720,83 @@ impl Ledger {
         }
     }
 
-    /// Applies every change due at `now` (in time order): Pending resolutions and reserve
-    /// expiry. Called on every request and by the background tick; O(1) until the agenda says
-    /// something may be due, then one scan per change applied.
+    /// Applies every change due at `now` (in time order): Pending resolutions, reserve expiry
+    /// and the end of CBUI sessions. Called on every request and by the background tick.
     pub fn advance(&mut self, now: OffsetDateTime) {
-        if self.agenda.nothing_due_at(now) {
-            return;
+        if !self.agenda.built {
+            self.rebuild_agenda();
         }
-        self.cbui_sessions
-            .retain(|_, s| now - s.created_at < CBUI_SESSION_LIFETIME);
-        let mut later = self
-            .cbui_sessions
-            .values()
-            .map(|s| s.created_at + CBUI_SESSION_LIFETIME)
-            .min();
-        loop {
-            let mut due: Option<(OffsetDateTime, u64, String, bool)> = None;
-            for tx in self.transactions.values() {
-                if let Some(s) = &tx.scheduled {
-                    if s.at > now {
-                        later = Some(later.map_or(s.at, |l| l.min(s.at)));
-                    } else if due.as_ref().is_none_or(|d| (s.at, tx.seq) < (d.0, d.1)) {
-                        due = Some((s.at, tx.seq, tx.transaction_id.clone(), false));
+        while let Some((at, due)) = self.agenda.pop_due(now) {
+            match due {
+                Due::Change(id) => {
+                    let Some(change) = self
+                        .transactions
+                        .get_mut(&id)
+                        .and_then(|t| t.scheduled.take_if(|s| s.at == at))
+                    else {
+                        continue;
+                    };
+                    self.change(
+                        &id,
+                        at,
+                        &change.operation,
+                        change.status,
+                        &change.status_code,
+                        &change.status_message,
+                    );
+                }
+                Due::ReserveExpiry(id) => {
+                    let still_held = self.transactions.get(&id).is_some_and(|t| {
+                        t.status == TransactionStatus::Reserved
+                            && !t.settled
+                            && t.reserve_expires_at == Some(at)
+                    });
+                    if still_held {
+                        self.change(
+                            &id,
+                            at,
+                            "Expire",
+                            TransactionStatus::Cancelled,
+                            status_code::EXPIRED,
+                            MSG_EXPIRED,
+                        );
                     }
                 }
-                if tx.status == TransactionStatus::Reserved && !tx.settled {
-                    if let Some(expires) = tx.reserve_expires_at {
-                        if expires > now {
-                            later = Some(later.map_or(expires, |l| l.min(expires)));
-                        } else if due.as_ref().is_none_or(|d| (expires, tx.seq) < (d.0, d.1)) {
-                            due = Some((expires, tx.seq, tx.transaction_id.clone(), true));
-                        }
-                    }
+                Due::SessionEnd(id) => {
+                    self.cbui_sessions.remove(&id);
                 }
             }
-            let Some((at, _, id, expiry)) = due else {
-                // Candidates from earlier passes may have gone since: an earlier bound is
-                // still a bound.
-                self.agenda = later.map_or(Agenda::Quiet, Agenda::Next);
-                break;
-            };
-            if expiry {
-                self.change(
-                    &id,
-                    at,
-                    "Expire",
-                    TransactionStatus::Cancelled,
-                    status_code::EXPIRED,
-                    MSG_EXPIRED,
-                );
-            } else if let Some(s) = self
-                .transactions
-                .get_mut(&id)
-                .and_then(|t| t.scheduled.take())
+        }
+    }
+
+    /// The agenda from the books (a ledger loaded from its state file has none).
+    fn rebuild_agenda(&mut self) {
+        let mut agenda = Agenda {
+            built: true,
+            ..Agenda::default()
+        };
+        for tx in self.transactions.values() {
+            if let Some(change) = &tx.scheduled {
+                agenda.add(change.at, tx.seq, Due::Change(tx.transaction_id.clone()));
+            }
+            if let (TransactionStatus::Reserved, false, Some(expires)) =
+                (tx.status, tx.settled, tx.reserve_expires_at)
             {
-                self.change(
-                    &id,
-                    s.at,
-                    &s.operation,
-                    s.status,
-                    &s.status_code,
-                    &s.status_message,
+                agenda.add(
+                    expires,
+                    tx.seq,
+                    Due::ReserveExpiry(tx.transaction_id.clone()),
                 );
             }
         }
+        for (id, session) in &self.cbui_sessions {
+            agenda.add(
+                session.created_at + CBUI_SESSION_LIFETIME,
+                0,
+                Due::SessionEnd(id.clone()),
+            );
+        }
+        self.agenda = agenda;
     }
 
     // ----- actions -------------------------------------------------------------------------
@@ -896,9 +922,6 @@ impl Ledger {
             persona: Some(token.persona),
             fingerprint: fingerprint.clone(),
         };
-        if let Some(expires) = tx.reserve_expires_at {
-            self.agenda.note(expires);
-        }
         self.transactions.insert(id.clone(), tx);
         if let Some(t) = self.tokens.get_mut(&token.token_id) {
             t.used_by = Some(id.clone());
@@ -1578,8 +1601,8 @@ mod tests {
         );
     }
 
-    /// `advance` skips its scan until the agenda says something may be due; everything
-    /// scheduled after the ledger went quiet must still happen, on time and in order.
+    /// `advance` works from its agenda, not a scan: everything scheduled after the ledger went
+    /// quiet must still happen on time, and a loaded ledger (no agenda yet) must catch up.
     #[test]
     fn changes_scheduled_after_a_quiet_spell_still_happen_on_time() {
         let mut l = Ledger::new();
@@ -1633,6 +1656,28 @@ mod tests {
                 TransactionStatus::Cancelled
             );
         }
+    }
+
+    #[test]
+    fn cbui_sessions_end_after_their_lifetime() {
+        let mut l = Ledger::new();
+        let session = CbuiSession {
+            caller_key: KEY.into(),
+            caller_reference: "o1".into(),
+            return_url: "https://shop.example/return".into(),
+            amount: amount("1.00"),
+            currency: "USD".into(),
+            payment_reason: None,
+            payment_methods: vec![Instrument::Cc],
+            reserve: false,
+            merchant: "Shop".into(),
+            created_at: T0,
+        };
+        let id = l.open_session(session);
+        l.advance(T0 + CBUI_SESSION_LIFETIME - Duration::seconds(1));
+        assert!(l.cbui_sessions.contains_key(&id));
+        l.advance(T0 + CBUI_SESSION_LIFETIME);
+        assert!(l.cbui_sessions.is_empty());
     }
 
     #[test]
