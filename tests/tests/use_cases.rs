@@ -224,8 +224,13 @@ async fn a_forged_return_changes_nothing_and_charges_nothing() {
         .find(|p| p.starts_with("tokenID="))
         .unwrap()
         .to_owned();
+    // A different last character (tokens are upper-case alphanumerics, so one may end in X).
+    let changed_last = if token.ends_with('X') { 'Y' } else { 'X' };
     let forgeries = [
-        query.replace(&token, &format!("{}X", &token[..token.len() - 1])),
+        query.replace(
+            &token,
+            &format!("{}{changed_last}", &token[..token.len() - 1]),
+        ),
         format!("{query}&extra=1"),
         query
             .split('&')
