@@ -29,6 +29,8 @@ pub struct Catalog {
 pub enum CatalogError {
     #[error("catalog JSON is invalid: {0}")]
     Json(String),
+    #[error("pricing rule is invalid: {0}")]
+    Pricing(String),
     #[error("catalog is empty")]
     Empty,
     #[error("product {sku:?}: {reason}")]
@@ -95,14 +97,14 @@ impl PricingRule {
     /// `{"taxRate":"0.08","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}`
     pub fn from_json(text: &str) -> Result<Self, CatalogError> {
         let rule: PricingRule =
-            serde_json::from_str(text).map_err(|e| CatalogError::Json(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| CatalogError::Pricing(e.to_string()))?;
         let negative = rule.tax_rate < Decimal::ZERO
             || rule.tax_rate >= Decimal::ONE
             || rule.shipping < Decimal::ZERO
             || rule.handling_fee < Decimal::ZERO
             || rule.free_shipping_over.is_some_and(|v| v < Decimal::ZERO);
         if negative {
-            return Err(CatalogError::Json(
+            return Err(CatalogError::Pricing(
                 "pricing amounts must be ≥ 0 and taxRate below 1".to_owned(),
             ));
         }
@@ -322,6 +324,12 @@ mod tests {
         )
         .is_err());
         assert!(PricingRule::from_json(r#"{"taxRate":"-0.1"}"#).is_err());
-        assert!(PricingRule::from_json(r#"{"tax":"0.1"}"#).is_err());
+        let unknown_field = PricingRule::from_json(r#"{"tax":"0.1"}"#).unwrap_err();
+        assert!(
+            unknown_field
+                .to_string()
+                .starts_with("pricing rule is invalid: unknown field `tax`"),
+            "{unknown_field}"
+        );
     }
 }
