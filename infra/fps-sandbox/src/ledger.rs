@@ -327,8 +327,30 @@ enum Due {
 }
 
 impl Agenda {
-    fn add(&mut self, at: OffsetDateTime, seq: u64, due: Due) {
-        self.entries.insert((at, seq, due));
+    /// What a transaction is waiting for: its scheduled change, and expiry while it is an
+    /// unsettled reserve. Adding an entry again is harmless (a set).
+    fn note_transaction(&mut self, tx: &Transaction) {
+        if let Some(change) = &tx.scheduled {
+            self.entries
+                .insert((change.at, tx.seq, Due::Change(tx.transaction_id.clone())));
+        }
+        if let (TransactionStatus::Reserved, false, Some(expires)) =
+            (tx.status, tx.settled, tx.reserve_expires_at)
+        {
+            self.entries.insert((
+                expires,
+                tx.seq,
+                Due::ReserveExpiry(tx.transaction_id.clone()),
+            ));
+        }
+    }
+
+    fn note_session(&mut self, id: &str, session: &CbuiSession) {
+        self.entries.insert((
+            session.created_at + CBUI_SESSION_LIFETIME,
+            0,
+            Due::SessionEnd(id.to_owned()),
+        ));
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
@@ -512,11 +534,7 @@ impl Ledger {
 
     pub fn open_session(&mut self, session: CbuiSession) -> String {
         let id = ids::session_id();
-        self.agenda.add(
-            session.created_at + CBUI_SESSION_LIFETIME,
-            0,
-            Due::SessionEnd(id.clone()),
-        );
+        self.agenda.note_session(&id, &session);
         self.cbui_sessions.insert(id.clone(), session);
         id
     }
@@ -655,12 +673,7 @@ impl Ledger {
             return;
         };
         tx.status = status;
-        if status == TransactionStatus::Reserved && !tx.settled {
-            if let Some(expires) = tx.reserve_expires_at {
-                self.agenda
-                    .add(expires, tx.seq, Due::ReserveExpiry(id.to_owned()));
-            }
-        }
+        self.agenda.note_transaction(tx);
         tx.status_code = status_code.to_owned();
         tx.status_message = status_message.to_owned();
         tx.history.push(StatusChange {
@@ -703,11 +716,8 @@ impl Ledger {
             }),
         };
         if let Some(tx) = self.transactions.get_mut(id) {
-            if let Some(change) = &scheduled {
-                self.agenda
-                    .add(change.at, tx.seq, Due::Change(id.to_owned()));
-            }
             tx.scheduled = scheduled;
+            self.agenda.note_transaction(tx);
         }
     }
 
@@ -776,25 +786,10 @@ impl Ledger {
             ..Agenda::default()
         };
         for tx in self.transactions.values() {
-            if let Some(change) = &tx.scheduled {
-                agenda.add(change.at, tx.seq, Due::Change(tx.transaction_id.clone()));
-            }
-            if let (TransactionStatus::Reserved, false, Some(expires)) =
-                (tx.status, tx.settled, tx.reserve_expires_at)
-            {
-                agenda.add(
-                    expires,
-                    tx.seq,
-                    Due::ReserveExpiry(tx.transaction_id.clone()),
-                );
-            }
+            agenda.note_transaction(tx);
         }
         for (id, session) in &self.cbui_sessions {
-            agenda.add(
-                session.created_at + CBUI_SESSION_LIFETIME,
-                0,
-                Due::SessionEnd(id.clone()),
-            );
+            agenda.note_session(id, session);
         }
         self.agenda = agenda;
     }
