@@ -71,7 +71,7 @@ impl App {
             let result = f(&mut ledger, now);
             (result, ledger.take_notifications())
         };
-        self.dirty.store(true, Ordering::Relaxed);
+        self.mark_dirty();
         self.dispatch(notifications);
         result
     }
@@ -89,9 +89,14 @@ impl App {
             ledger.take_notifications()
         };
         if !notifications.is_empty() {
-            self.dirty.store(true, Ordering::Relaxed);
+            self.mark_dirty();
             self.dispatch(notifications);
         }
+    }
+
+    /// Something the state file keeps changed (the ledger or the clock).
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Relaxed);
     }
 
     pub fn reset(self: &Arc<Self>) {
@@ -99,7 +104,7 @@ impl App {
         self.faults().clear();
         // The start offset was accepted at start; it can only have drifted past 2999 in theory.
         let _ = self.clock.set_offset(self.start_offset);
-        self.dirty.store(true, Ordering::Relaxed);
+        self.mark_dirty();
     }
 
     fn dispatch(self: &Arc<Self>, notifications: Vec<Notification>) {
@@ -189,7 +194,7 @@ impl App {
             });
         if let Err(e) = result {
             tracing::error!(path = %path.display(), error = %e, "could not write the state file");
-            self.dirty.store(true, Ordering::Relaxed);
+            self.mark_dirty();
         }
     }
 }
@@ -231,7 +236,7 @@ async fn deliver(app: Arc<App>, id: u64, target: Url, body: String) {
                 }
             });
         }
-        app.dirty.store(true, Ordering::Relaxed);
+        app.mark_dirty();
         if delivered {
             tracing::info!(ipn = id, url = %target, attempt, "IPN delivered");
             return;

@@ -161,6 +161,8 @@ pub(crate) async fn set_clock(State(app): State<Arc<App>>, body: axum::body::Byt
     if let Err(e) = moved {
         return problem(StatusCode::BAD_REQUEST, e.to_string(), "clock");
     }
+    // The offset is part of the state file: a restart must not turn the clock back.
+    app.mark_dirty();
     // Apply what became due (and fire its IPNs) before answering.
     app.tick();
     tagged(Json(clock_view(&app)).into_response(), "clock")

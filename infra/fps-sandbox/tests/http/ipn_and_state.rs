@@ -234,6 +234,8 @@ async fn the_state_file_survives_a_restart() {
         .unwrap()
         .result
         .transaction_id;
+    // Let the periodic writer save the Pay first, so only the clock change is left unsaved.
+    tokio::time::sleep(Duration::from_millis(600)).await;
     sandbox
         .control()
         .advance_clock(Duration::from_secs(3600))
