@@ -8,6 +8,7 @@ use std::time::Duration;
 use checkout_core::order::{OrderState, PaymentAction};
 use e2e_tests::Stack;
 use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -45,8 +46,6 @@ fn start_driver() -> Driver {
 }
 
 async fn browser(driver: &Driver, width: u32) -> Client {
-    // Both ring and aws-lc-rs are in the dependency tree (reqwest, the AWS SDK): pick one.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let profile =
         std::env::temp_dir().join(format!("e2e-chromium-{}", uuid::Uuid::new_v4().simple()));
     let caps = serde_json::json!({
@@ -61,8 +60,7 @@ async fn browser(driver: &Driver, width: u32) -> Client {
     });
     let caps = caps.as_object().cloned().unwrap();
     for _ in 0..50 {
-        if let Ok(client) = ClientBuilder::rustls()
-            .expect("rustls")
+        if let Ok(client) = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{}", driver.port))
             .await
