@@ -215,23 +215,25 @@ async fn transition_succeeds_once_and_a_stale_previous_conflicts() {
     store.transition(&created, &claimed).await.unwrap();
     assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
 
-    // Writing from the old version again — even the very same next — is a conflict.
-    for next in [
-        claimed.clone(),
-        created
-            .claim_for_charge("tok", None, lease("b", NOW + Duration::seconds(30)), NOW)
-            .unwrap(),
-    ] {
-        match store.transition(&created, &next).await {
-            Err(StoreError::Conflict(id)) => assert_eq!(id, "o-t"),
-            other => panic!("expected Conflict, got {other:?}"),
-        }
+    // The very same transition again (what the SDK does when a committed attempt's answer is
+    // lost) succeeds and changes nothing; a different next from the old version conflicts.
+    store.transition(&created, &claimed).await.unwrap();
+    assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
+    let rival = created
+        .claim_for_charge("tok", None, lease("b", NOW + Duration::seconds(30)), NOW)
+        .unwrap();
+    match store.transition(&created, &rival).await {
+        Err(StoreError::Conflict(id)) => assert_eq!(id, "o-t"),
+        other => panic!("expected Conflict, got {other:?}"),
     }
+    assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
     // Right version, wrong state: conflict too.
     let mut wrong_state = claimed.clone();
     wrong_state.state = OrderState::AwaitingAuthorization;
+    let mut from_wrong_state = wrong_state.clone();
+    from_wrong_state.version += 1;
     assert!(matches!(
-        store.transition(&wrong_state, &claimed).await,
+        store.transition(&wrong_state, &from_wrong_state).await,
         Err(StoreError::Conflict(_))
     ));
     // An order that is not there.

@@ -20,13 +20,14 @@
 //! The endpoint comes from the standard AWS configuration: `AWS_ENDPOINT_URL_DYNAMODB` (or
 //! `AWS_ENDPOINT_URL`) points it at moto's server locally.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
@@ -90,6 +91,21 @@ fn condition_failed<R>(err: &SdkError<PutItemError, R>) -> bool {
         err.as_service_error(),
         Some(PutItemError::ConditionalCheckFailedException(_))
     )
+}
+
+/// Whether the item a failed condition returned is `next` (compared as decoded orders:
+/// DynamoDB normalises numbers, so `25.50` comes back as `25.5`).
+fn stored_is(stored: Option<&HashMap<String, AttributeValue>>, next: &Order) -> bool {
+    let Some(stored) = stored else {
+        return false;
+    };
+    match (
+        order_from_item(stored),
+        order_to_item(next).and_then(|i| order_from_item(&i)),
+    ) {
+        (Ok(stored), Ok(next)) => stored == next,
+        _ => false,
+    }
 }
 
 /// The order store on a DynamoDB table shaped by [`table_definition`].
@@ -196,16 +212,26 @@ impl OrderStore for DynamoOrderStore {
                 ":state",
                 AttributeValue::S(previous.state.as_str().to_owned()),
             )
+            // On a failed condition DynamoDB hands back what is stored, at no extra round trip.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(()),
-            // Changed by someone else, or gone. (A retried attempt whose first try did commit
-            // also lands here: the caller re-reads and finds its own lease on the order.)
-            Err(e) if condition_failed(&e) => {
-                Err(StoreError::Conflict(previous.caller_reference.clone()))
-            }
-            Err(e) => Err(self.unavailable("PutItem", &e)),
+            Err(e) => match e.as_service_error() {
+                // The SDK retried an attempt whose first try did commit (its answer was lost):
+                // what is stored is exactly `next`, so this transition happened.
+                Some(PutItemError::ConditionalCheckFailedException(failed))
+                    if next.version == previous.version + 1 && stored_is(failed.item(), next) =>
+                {
+                    Ok(())
+                }
+                // Changed by someone else, or gone.
+                Some(PutItemError::ConditionalCheckFailedException(_)) => {
+                    Err(StoreError::Conflict(previous.caller_reference.clone()))
+                }
+                _ => Err(self.unavailable("PutItem", &e)),
+            },
         }
     }
 
