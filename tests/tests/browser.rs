@@ -13,16 +13,19 @@ use hyper_util::client::legacy::connect::HttpConnector;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// chromedriver on a free loopback port; killed on drop.
+/// chromedriver on a free loopback port, and a directory for its browsers' profiles; the
+/// driver is killed and the profiles removed on drop (they are ~2.5 MB each).
 struct Driver {
     child: Child,
     port: u16,
+    profiles: std::path::PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profiles);
     }
 }
 
@@ -42,12 +45,19 @@ fn start_driver() -> Driver {
         .stderr(Stdio::null())
         .spawn()
         .expect("start chromedriver");
-    Driver { child, port }
+    let profiles =
+        std::env::temp_dir().join(format!("e2e-chromium-{}", uuid::Uuid::new_v4().simple()));
+    Driver {
+        child,
+        port,
+        profiles,
+    }
 }
 
 async fn browser(driver: &Driver, width: u32) -> Client {
-    let profile =
-        std::env::temp_dir().join(format!("e2e-chromium-{}", uuid::Uuid::new_v4().simple()));
+    let profile = driver
+        .profiles
+        .join(uuid::Uuid::new_v4().simple().to_string());
     let caps = serde_json::json!({
         "goog:chromeOptions": {
             "binary": CHROMIUM,
