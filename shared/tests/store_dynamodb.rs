@@ -3,8 +3,11 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use checkout_core::catalog::{PricedCart, PricedLine};
 use checkout_core::fps::cbui::PaymentMethod;
@@ -12,8 +15,8 @@ use checkout_core::fps::TransactionStatus;
 use checkout_core::money::Amount;
 use checkout_core::order::{Lease, Order, OrderState, PaymentAction};
 use checkout_core::store::dynamodb::{
-    attr, client_from_env, create_table, table_definition, DynamoOrderStore, TableCreation,
-    TableDefinition, BY_DUE, BY_TRANSACTION_ID,
+    attr, client_from_env, create_table, default_timeouts, table_definition, DynamoOrderStore,
+    TableCreation, TableDefinition, BY_DUE, BY_TRANSACTION_ID,
 };
 use checkout_core::store::memory::MemoryStore;
 use checkout_core::store::{OrderStore, StoreError};
@@ -215,16 +218,18 @@ async fn transition_succeeds_once_and_a_stale_previous_conflicts() {
     store.transition(&created, &claimed).await.unwrap();
     assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
 
-    // The very same transition again (what the SDK does when a committed attempt's answer is
-    // lost) succeeds and changes nothing; a different next from the old version conflicts.
-    store.transition(&created, &claimed).await.unwrap();
-    assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
-    let rival = created
-        .claim_for_charge("tok", None, lease("b", NOW + Duration::seconds(30)), NOW)
-        .unwrap();
-    match store.transition(&created, &rival).await {
-        Err(StoreError::Conflict(id)) => assert_eq!(id, "o-t"),
-        other => panic!("expected Conflict, got {other:?}"),
+    // Writing from the old version again — even the very same next, in a new call — is a
+    // conflict.
+    for next in [
+        claimed.clone(),
+        created
+            .claim_for_charge("tok", None, lease("b", NOW + Duration::seconds(30)), NOW)
+            .unwrap(),
+    ] {
+        match store.transition(&created, &next).await {
+            Err(StoreError::Conflict(id)) => assert_eq!(id, "o-t"),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
     }
     assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
     // Right version, wrong state: conflict too.
@@ -257,6 +262,88 @@ async fn transition_succeeds_once_and_a_stale_previous_conflicts() {
     store.transition(&claimed, &paid).await.unwrap();
     assert_eq!(store.get("o-t").await.unwrap(), Some(paid));
     assert_eq!(store.get("o-t").await.unwrap().unwrap().version, 2);
+}
+
+/// Turns the answer of the next request into a retryable 500 after the server has acted on
+/// it: the SDK then retries a write that already committed.
+#[derive(Debug, Clone, Default)]
+struct LoseNextAnswer(Arc<AtomicBool>);
+
+impl Intercept for LoseNextAnswer {
+    fn name(&self) -> &'static str {
+        "LoseNextAnswer"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if self.0.swap(false, Ordering::SeqCst) {
+            let response = context.response_mut();
+            *response.status_mut() = 500u16.try_into()?;
+            *response.body_mut() = r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"answer lost (test)"}"#.into();
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_committed_write_whose_answer_is_lost_is_not_reported_as_a_conflict() {
+    require_moto();
+    let lose = LoseNextAnswer::default();
+    let sdk = checkout_core::aws::sdk_config(default_timeouts()).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(lose.clone())
+            .build(),
+    );
+    let table = table_name();
+    assert!(matches!(
+        create_table(&client, &table).await,
+        Ok(TableCreation::Created)
+    ));
+    let store = DynamoOrderStore::new(client, table);
+
+    let created = order("o-lost", PaymentAction::Pay);
+    lose.0.store(true, Ordering::SeqCst);
+    store
+        .create(&created)
+        .await
+        .expect("the retried create is this create, not AlreadyExists");
+    assert!(!lose.0.load(Ordering::SeqCst), "the answer was lost once");
+
+    let claimed = created
+        .claim_for_charge(
+            "tok",
+            Some(PaymentMethod::Cc),
+            lease("a", NOW + Duration::seconds(30)),
+            NOW,
+        )
+        .unwrap();
+    lose.0.store(true, Ordering::SeqCst);
+    store
+        .transition(&created, &claimed)
+        .await
+        .expect("the retried transition is this transition, not Conflict");
+    assert!(!lose.0.load(Ordering::SeqCst), "the answer was lost once");
+    assert_eq!(store.get("o-lost").await.unwrap(), Some(claimed.clone()));
+
+    // Someone else's write is still a conflict, with or without a lost answer.
+    let rival = created
+        .claim_for_charge("tok", None, lease("b", NOW + Duration::seconds(30)), NOW)
+        .unwrap();
+    lose.0.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        store.transition(&created, &rival).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create(&created).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(store.get("o-lost").await.unwrap(), Some(claimed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

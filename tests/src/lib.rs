@@ -165,7 +165,8 @@ impl Stack {
             signature_method: SignatureMethod::HmacSha256,
             merchant_name: shop.merchant_name.clone(),
             lease: time::Duration::seconds(60),
-            wait_for_winner: std::time::Duration::from_secs(3),
+            // A ceiling, not a delay: losers stop waiting as soon as the winner has written.
+            wait_for_winner: std::time::Duration::from_secs(15),
         };
         let fps = || sandbox.fps_client().expect("fps client");
         let checkout = Arc::new(Checkout::new(

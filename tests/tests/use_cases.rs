@@ -103,12 +103,13 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
     // Let the emulator finish the reserves (Pending → Reserved).
     advance_emulator(&stack, Duration::from_secs(2)).await;
     let (a, b, c) = tokio::join!(stack.sweep(), stack.sweep(), stack.sweep());
-    // Every order moves at least once. One may move twice: settled (SettlePending) by one
-    // sweep, then reconciled by a slower sweep once the emulator's pending delay has passed
-    // in real time. The Settle count per order below is what must be exact.
+    // Every order moves at least once. It may move again in another sweep: pages are read
+    // lazily, so a sweep that reads a page late finds orders another sweep already settled
+    // and reconciles them (SettlePending → SettlePending or Settled), at most once per sweep.
+    // The exact checks are the Settle count per order and the final states below.
     let moved = |s: &checkout_core::settle::SweepSummary| s.settled + s.pending;
     let total = moved(&a) + moved(&b) + moved(&c);
-    assert!((200..=400).contains(&total), "{a:?} {b:?} {c:?}");
+    assert!((200..=600).contains(&total), "{a:?} {b:?} {c:?}");
     assert_eq!(a.errors + b.errors + c.errors, 0, "{a:?} {b:?} {c:?}");
     let ledger = stack.control.ledger().await.unwrap();
     for cr in &orders {

@@ -151,6 +151,7 @@ pub(crate) async fn set_clock(State(app): State<Arc<App>>, body: axum::body::Byt
         if let Err(e) = app.clock.set(at) {
             return problem(StatusCode::BAD_REQUEST, e.to_string(), "clock");
         }
+        app.mark_dirty();
     }
     let seconds = request.advance_seconds.unwrap_or(0);
     let ms = request.advance_ms.unwrap_or(0);

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
@@ -86,26 +87,13 @@ where
     }
 }
 
-fn condition_failed<R>(err: &SdkError<PutItemError, R>) -> bool {
+/// Whether the item a failed condition returned carries `write_id`: this very write (the
+/// SDK's retry of an attempt that committed but whose answer was lost).
+fn written_by(stored: Option<&HashMap<String, AttributeValue>>, write_id: &str) -> bool {
     matches!(
-        err.as_service_error(),
-        Some(PutItemError::ConditionalCheckFailedException(_))
+        stored.and_then(|item| item.get(attr::WRITE_ID)),
+        Some(AttributeValue::S(id)) if id == write_id
     )
-}
-
-/// Whether the item a failed condition returned is `next` (compared as decoded orders:
-/// DynamoDB normalises numbers, so `25.50` comes back as `25.5`).
-fn stored_is(stored: Option<&HashMap<String, AttributeValue>>, next: &Order) -> bool {
-    let Some(stored) = stored else {
-        return false;
-    };
-    match (
-        order_from_item(stored),
-        order_to_item(next).and_then(|i| order_from_item(&i)),
-    ) {
-        (Ok(stored), Ok(next)) => stored == next,
-        _ => false,
-    }
 }
 
 /// The order store on a DynamoDB table shaped by [`table_definition`].
@@ -147,26 +135,52 @@ impl DynamoOrderStore {
             sdk_error_text(err)
         ))
     }
-}
 
-impl OrderStore for DynamoOrderStore {
-    async fn create(&self, order: &Order) -> Result<(), StoreError> {
-        let item = order_to_item(order)?;
-        let result = self
+    /// PutItem under the condition `conditional` adds. `Ok(false)`: the condition failed on
+    /// someone else's item. Every call stamps the item with a fresh write id, so when the SDK
+    /// retries an attempt that committed but whose answer was lost, the retry's failed
+    /// condition finds this write's id in the stored item (returned at no extra round trip)
+    /// and the call reports what really happened: written.
+    async fn put_if(
+        &self,
+        mut item: HashMap<String, AttributeValue>,
+        conditional: impl FnOnce(PutItemFluentBuilder) -> PutItemFluentBuilder,
+    ) -> Result<bool, StoreError> {
+        let write_id = uuid::Uuid::new_v4().simple().to_string();
+        item.insert(
+            attr::WRITE_ID.to_owned(),
+            AttributeValue::S(write_id.clone()),
+        );
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", attr::CALLER_REFERENCE)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed(&e) => {
-                Err(StoreError::AlreadyExists(order.caller_reference.clone()))
-            }
-            Err(e) => Err(self.unavailable("PutItem", &e)),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match conditional(put).send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(written_by(failed.item(), &write_id))
+                }
+                _ => Err(self.unavailable("PutItem", &e)),
+            },
+        }
+    }
+}
+
+impl OrderStore for DynamoOrderStore {
+    async fn create(&self, order: &Order) -> Result<(), StoreError> {
+        let written = self
+            .put_if(order_to_item(order)?, |put| {
+                put.condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", attr::CALLER_REFERENCE)
+            })
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists(order.caller_reference.clone()))
         }
     }
 
@@ -195,43 +209,26 @@ impl OrderStore for DynamoOrderStore {
         if next.caller_reference != previous.caller_reference {
             return Err(StoreError::Conflict(previous.caller_reference.clone()));
         }
-        let item = order_to_item(next)?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("#version = :version AND #state = :state")
-            .expression_attribute_names("#version", attr::VERSION)
-            .expression_attribute_names("#state", attr::STATE)
-            .expression_attribute_values(
-                ":version",
-                AttributeValue::N(previous.version.to_string()),
-            )
-            .expression_attribute_values(
-                ":state",
-                AttributeValue::S(previous.state.as_str().to_owned()),
-            )
-            // On a failed condition DynamoDB hands back what is stored, at no extra round trip.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => match e.as_service_error() {
-                // The SDK retried an attempt whose first try did commit (its answer was lost):
-                // what is stored is exactly `next`, so this transition happened.
-                Some(PutItemError::ConditionalCheckFailedException(failed))
-                    if next.version == previous.version + 1 && stored_is(failed.item(), next) =>
-                {
-                    Ok(())
-                }
-                // Changed by someone else, or gone.
-                Some(PutItemError::ConditionalCheckFailedException(_)) => {
-                    Err(StoreError::Conflict(previous.caller_reference.clone()))
-                }
-                _ => Err(self.unavailable("PutItem", &e)),
-            },
+        let written = self
+            .put_if(order_to_item(next)?, |put| {
+                put.condition_expression("#version = :version AND #state = :state")
+                    .expression_attribute_names("#version", attr::VERSION)
+                    .expression_attribute_names("#state", attr::STATE)
+                    .expression_attribute_values(
+                        ":version",
+                        AttributeValue::N(previous.version.to_string()),
+                    )
+                    .expression_attribute_values(
+                        ":state",
+                        AttributeValue::S(previous.state.as_str().to_owned()),
+                    )
+            })
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            // Changed by someone else, or gone.
+            Err(StoreError::Conflict(previous.caller_reference.clone()))
         }
     }
 

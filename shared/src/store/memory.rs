@@ -47,8 +47,6 @@ impl OrderStore for MemoryStore {
                 orders.insert(next.caller_reference.clone(), next.clone());
                 Ok(())
             }
-            // The same transition applied again (as after a retried write): it happened.
-            Some(stored) if stored == next && next.version == previous.version + 1 => Ok(()),
             _ => Err(StoreError::Conflict(previous.caller_reference.clone())),
         }
     }

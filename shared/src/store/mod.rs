@@ -54,9 +54,8 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Order>, StoreError>> + Send;
 
     /// Writes `next` only if the stored order is still `previous` (same version and state);
-    /// otherwise `Conflict`, unless what is stored is already exactly `next` (the same
-    /// transition again, e.g. a retry whose first attempt committed): that is success.
-    /// `next.version` must be `previous.version + 1`.
+    /// otherwise `Conflict`. `next.version` must be `previous.version + 1`. A call whose write
+    /// committed is never told `Conflict`, even when its transport retried it.
     fn transition(
         &self,
         previous: &Order,

@@ -58,6 +58,9 @@ pub mod attr {
     pub const CREATED_AT: &str = "createdAt";
     pub const UPDATED_AT: &str = "updatedAt";
     pub const VERSION: &str = "version";
+    /// A fresh id per conditional write: a retried attempt carries the same one, so a failed
+    /// condition that finds it stored means the write had already committed.
+    pub const WRITE_ID: &str = "writeId";
     /// Partition key of the sparse `byDue` index: [`super::DUE_BUCKET`] while the order is due.
     pub const DUE_BUCKET: &str = "dueBucket";
     /// Sort key of the sparse `byDue` index: when the sweep must next look at the order.
