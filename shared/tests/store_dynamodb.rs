@@ -124,6 +124,18 @@ fn lease(owner: &str, expires_at: OffsetDateTime) -> Lease {
     }
 }
 
+/// `order` claimed for a card charge by `owner`, lease live for 30 s.
+fn claimed_by(order: &Order, owner: &str) -> Order {
+    order
+        .claim_for_charge(
+            "tok",
+            Some(PaymentMethod::Cc),
+            lease(owner, NOW + Duration::seconds(30)),
+            NOW,
+        )
+        .unwrap()
+}
+
 /// An order in `state` with what that state implies, its due time decided by `tweak`.
 fn in_state(id: &str, state: OrderState, tweak: impl FnOnce(&mut Order)) -> Order {
     let mut o = order(id, PaymentAction::Reserve);
@@ -207,14 +219,7 @@ async fn transition_succeeds_once_and_a_stale_previous_conflicts() {
     let created = order("o-t", PaymentAction::Pay);
     store.create(&created).await.unwrap();
 
-    let claimed = created
-        .claim_for_charge(
-            "tok",
-            Some(PaymentMethod::Cc),
-            lease("a", NOW + Duration::seconds(30)),
-            NOW,
-        )
-        .unwrap();
+    let claimed = claimed_by(&created, "a");
     store.transition(&created, &claimed).await.unwrap();
     assert_eq!(store.get("o-t").await.unwrap(), Some(claimed.clone()));
 
@@ -314,14 +319,7 @@ async fn a_committed_write_whose_answer_is_lost_is_not_reported_as_a_conflict() 
         .expect("the retried create is this create, not AlreadyExists");
     assert!(!lose.0.load(Ordering::SeqCst), "the answer was lost once");
 
-    let claimed = created
-        .claim_for_charge(
-            "tok",
-            Some(PaymentMethod::Cc),
-            lease("a", NOW + Duration::seconds(30)),
-            NOW,
-        )
-        .unwrap();
+    let claimed = claimed_by(&created, "a");
     lose.0.store(true, Ordering::SeqCst);
     store
         .transition(&created, &claimed)
@@ -358,14 +356,7 @@ async fn twenty_concurrent_transitions_from_the_same_previous_one_wins() {
             let (store, barrier, previous) = (store.clone(), barrier.clone(), created.clone());
             tokio::spawn(async move {
                 let owner = format!("worker-{i}");
-                let next = previous
-                    .claim_for_charge(
-                        "tok",
-                        Some(PaymentMethod::Cc),
-                        lease(&owner, NOW + Duration::seconds(30)),
-                        NOW,
-                    )
-                    .unwrap();
+                let next = claimed_by(&previous, &owner);
                 barrier.wait().await;
                 (owner, store.transition(&previous, &next).await)
             })
