@@ -2,6 +2,7 @@
 //! chromedriver (WebDriver) with fantoccini. Screenshots of every step go to
 //! `target/screenshots/*.png`.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// chromedriver on a free loopback port, and a directory for its browsers' profiles; the
-/// driver is killed and the profiles removed on drop (they are ~2.5 MB each).
+/// chromedriver on a free loopback port, in a process group of its own, and a directory for
+/// its browsers' profiles. On drop the whole group goes (chromedriver and any Chromium a failed
+/// test did not close) and then the profiles (~2.5 MB each).
 struct Driver {
     child: Child,
     port: u16,
@@ -23,6 +25,11 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profiles);
@@ -43,6 +50,7 @@ fn start_driver() -> Driver {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver");
     let profiles =
