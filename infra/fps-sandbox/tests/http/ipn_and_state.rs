@@ -235,19 +235,15 @@ async fn the_state_file_survives_a_restart() {
         .result
         .transaction_id;
     // Let the periodic writer save the Pay first, so only the clock change is left unsaved.
+    let mut saved = false;
     for _ in 0..500 {
-        let saved = std::fs::read_to_string(&path).unwrap_or_default();
-        if saved.contains(id.as_str()) {
+        saved = std::fs::read_to_string(&path).is_ok_and(|text| text.contains(id.as_str()));
+        if saved {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .contains(id.as_str()),
-        "the periodic writer saved the Pay"
-    );
+    assert!(saved, "the periodic writer saved the Pay");
     sandbox
         .control()
         .advance_clock(Duration::from_secs(3600))
