@@ -1,29 +1,28 @@
 //! The local stack for end-to-end tests, in one process: the FPS emulator on loopback, a
 //! fresh table on moto's DynamoDB server, and the two HTTP functions' handlers served over real
-//! HTTP (the same `Service::handle` the Lambda runtime calls; only the runtime adapter differs).
+//! HTTP (the same `handle` the Lambda runtime calls; only the runtime adapter differs).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use checkout_core::catalog::{Catalog, PricingRule};
-use checkout_core::checkout::{Checkout, CheckoutSettings};
-use checkout_core::clock::{Clock, ManualClock};
+use checkout_core::adapters::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::adapters::fps::FpsGateway;
 use checkout_core::config::ShopConfig;
-use checkout_core::fps::signing::SignatureMethod;
-use checkout_core::fps::FpsClient;
-use checkout_core::order::{Order, PaymentAction};
-use checkout_core::settle::{Settlement, SweepSettings, SweepSummary};
-use checkout_core::store::dynamodb::{client_from_env, create_table, DynamoOrderStore};
-use checkout_core::store::OrderStore;
+use checkout_core::domain::catalog::{Catalog, PricingRule};
+use checkout_core::domain::order::{Order, PaymentAction};
+use checkout_core::ports::clock::{Clock, ManualClock};
+use checkout_core::ports::store::OrderStore;
+use checkout_core::use_cases::checkout::{Checkout, CheckoutSettings};
+use checkout_core::use_cases::settle::{Settlement, SweepSettings, SweepSummary};
 use fps_sandbox::{ControlClient, Decision, Persona, Sandbox, SandboxConfig, SandboxHandle};
 use url::Url;
 
 pub type Store = DynamoOrderStore;
-pub type StartService = start_checkout::Service<Store, FpsClient>;
-pub type ReturnService = cbui_return::Service<Store, FpsClient>;
-pub type SettleService = settle_reservations::Service<Store, FpsClient>;
+pub type StartService = start_checkout::Service<Store, FpsGateway>;
+pub type ReturnService = cbui_return::Service<Store, FpsGateway>;
+pub type SettleService = settle_reservations::Service<Store, FpsGateway>;
 
 /// The catalog every e2e test uses. Prices are chosen so totals hit the emulator's decline
 /// table only where a test wants it (`.61` cents → TransactionDenied).
@@ -78,7 +77,7 @@ pub struct Stack {
     pub store: Store,
     /// The functions' clock (leases, reserve age). The emulator has its own.
     pub clock: ManualClock,
-    pub checkout: Arc<Checkout<Store, FpsClient>>,
+    pub checkout: Arc<Checkout<Store, FpsGateway>>,
     pub settle: Arc<SettleService>,
     pub shop_url: Url,
     pub return_url: Url,
@@ -109,9 +108,9 @@ async fn serve(
     };
     let request = lambda_http::Request::from_parts(parts, lambda_body);
     let result = if request.uri().path().ends_with("/return") {
-        h.ret.handle(request).await
+        cbui_return::handle(&h.ret, request).await
     } else {
-        h.start.handle(request).await
+        start_checkout::handle(&h.start, request).await
     };
     match result {
         Ok(response) => {
@@ -160,15 +159,17 @@ impl Stack {
             pricing: shop.pricing.clone(),
             action: shop.action,
             return_url: return_url.clone(),
-            cbui_endpoint: sandbox.cbui_url(),
-            credentials: sandbox.credentials(),
-            signature_method: SignatureMethod::HmacSha256,
             merchant_name: shop.merchant_name.clone(),
             lease: time::Duration::seconds(60),
             // A ceiling, not a delay: losers stop waiting as soon as the winner has written.
             wait_for_winner: std::time::Duration::from_secs(15),
         };
-        let fps = || sandbox.fps_client().expect("fps client");
+        let fps = || {
+            FpsGateway::new(
+                sandbox.fps_client().expect("fps client"),
+                sandbox.cbui_url(),
+            )
+        };
         let checkout = Arc::new(Checkout::new(
             store.clone(),
             fps(),

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use checkout_core::order::{OrderState, PaymentAction};
+use checkout_core::domain::order::{OrderState, PaymentAction};
 use e2e_tests::Stack;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use checkout_core::order::{OrderState, PaymentAction};
-use checkout_core::store::OrderStore;
+use checkout_core::domain::order::{OrderState, PaymentAction};
+use checkout_core::ports::store::OrderStore;
 use e2e_tests::{Stack, StackOptions, NO_EXTRAS};
 use fps_sandbox::{Decision, Persona};
 use url::Url;

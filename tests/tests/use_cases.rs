@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use checkout_core::catalog::CartLine;
-use checkout_core::checkout::CompleteError;
-use checkout_core::order::{OrderState, PaymentAction};
+use checkout_core::domain::catalog::CartLine;
+use checkout_core::domain::order::{OrderState, PaymentAction};
+use checkout_core::use_cases::checkout::CompleteError;
 use e2e_tests::Stack;
 use fps_sandbox::{Decision, FaultKind, Persona};
 use futures::StreamExt;
@@ -107,7 +107,7 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
     // lazily, so a sweep that reads a page late finds orders another sweep already settled
     // and reconciles them (SettlePending → SettlePending or Settled), at most once per sweep.
     // The exact checks are the Settle count per order and the final states below.
-    let moved = |s: &checkout_core::settle::SweepSummary| s.settled + s.pending;
+    let moved = |s: &checkout_core::use_cases::settle::SweepSummary| s.settled + s.pending;
     let total = moved(&a) + moved(&b) + moved(&c);
     assert!((200..=600).contains(&total), "{a:?} {b:?} {c:?}");
     assert_eq!(a.errors + b.errors + c.errors, 0, "{a:?} {b:?} {c:?}");

@@ -1,6 +1,5 @@
 //! Lambda entry point: configuration and clients are built once, then every request is served.
 
-use cbui_return::Service;
 use checkout_core::wiring;
 use lambda_http::{run, service_fn, Error, Request};
 
@@ -10,6 +9,9 @@ use lambda_http::{run, service_fn, Error, Request};
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
     let (checkout, shop) = wiring::checkout_from_env().await?;
-    let service = Service { checkout, shop };
-    run(service_fn(|req: Request| service.handle(req))).await
+    let service = cbui_return::Service { checkout, shop };
+    run(service_fn(|req: Request| {
+        cbui_return::handle(&service, req)
+    }))
+    .await
 }

@@ -2,16 +2,12 @@
 //! deadline; an `OrderFulfilled` event marks one order shipped.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use checkout_core::fps::FpsClient;
-use checkout_core::gateway::PaymentGateway;
-use checkout_core::money::Amount;
-use checkout_core::settle::{FulfilError, Settlement, SweepSummary};
-use checkout_core::store::dynamodb::DynamoOrderStore;
-use checkout_core::store::OrderStore;
+use checkout_core::domain::money::Amount;
+use checkout_core::ports::gateway::PaymentGateway;
+use checkout_core::ports::store::OrderStore;
+use checkout_core::use_cases::settle::{FulfilError, Settlement, SweepSummary};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
-
-pub type App = Service<DynamoOrderStore, FpsClient>;
 
 pub struct Service<S, G> {
     pub settlement: Settlement<S, G>,
@@ -103,19 +99,6 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
 
 /// Time given to a sweep whose invocation carries no usable deadline.
 pub const FALLBACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
-
-impl HandlerError {
-    /// Whether running the same event again may succeed (EventBridge's async retries).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::BadEvent(_) => false,
-            Self::Fulfil(FulfilError::Store(e)) => {
-                e.is_retryable() || matches!(e, checkout_core::store::StoreError::Conflict(_))
-            }
-            Self::Fulfil(_) => false,
-        }
-    }
-}
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(error: HandlerError) -> Self {

@@ -1,8 +1,6 @@
 //! Lambda entry point: configuration and clients are built once, then every event is served.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use checkout_core::config::{FpsConfig, ProcessEnv, StoreConfig};
-use checkout_core::settle::{Settlement, SweepSettings};
 use checkout_core::wiring;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use settle_reservations::{deadline_from_epoch_ms, Service};
@@ -12,16 +10,9 @@ use settle_reservations::{deadline_from_epoch_ms, Service};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
-    let fps = FpsConfig::from_env(&ProcessEnv)?;
-    let store = StoreConfig::from_env(&ProcessEnv)?;
-    let clock = wiring::system_clock();
-    let gateway = wiring::fps_client(&fps, clock.clone()).await?;
-    let settings = SweepSettings {
-        stop_before_deadline: fps.overall_timeout,
-        ..SweepSettings::default()
+    let service = Service {
+        settlement: wiring::settlement_from_env().await?,
     };
-    let settlement = Settlement::new(wiring::order_store(&store).await, gateway, clock, settings);
-    let service = Service { settlement };
     run(service_fn(
         |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
             let deadline = deadline_from_epoch_ms(event.context.deadline);

@@ -1,27 +1,19 @@
 //! `start-checkout`: the shop page (`GET /`) and `POST /checkout`, which prices the cart on the
 //! server, stores the order and sends the buyer to the signed CBUI URL (303).
 
-use checkout_core::catalog::{CartLine, PricingError};
-use checkout_core::checkout::{Checkout, StartError};
-use checkout_core::config::ShopConfig;
-use checkout_core::fps::FpsClient;
-use checkout_core::gateway::PaymentGateway;
-use checkout_core::pages;
-use checkout_core::store::dynamodb::DynamoOrderStore;
-use checkout_core::store::OrderStore;
+use checkout_core::domain::catalog::{CartLine, PricingError};
+use checkout_core::ports::gateway::PaymentGateway;
+use checkout_core::ports::store::OrderStore;
+use checkout_core::use_cases::checkout::StartError;
+use checkout_core::web::{self, pages};
 use lambda_http::http::{header, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 use tracing::{error, info};
 
-pub type App = Service<DynamoOrderStore, FpsClient>;
-
-/// Everything a request needs, built once at init.
-pub struct Service<S, G> {
-    pub checkout: Checkout<S, G>,
-    pub shop: ShopConfig,
-}
+/// The web layer's service: the checkout and the shop's configuration.
+pub type Service<S, G> = web::Service<S, G>;
 
 /// A problem with the request, naming the field (RFC 7807 style for JSON clients).
 #[derive(Debug, PartialEq, Eq)]
@@ -119,58 +111,42 @@ fn wants_json(req: &Request) -> bool {
     is(header::CONTENT_TYPE) || is(header::ACCEPT)
 }
 
-fn html(status: StatusCode, page: String) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(page))?)
-}
-
-fn json_body(
-    status: StatusCode,
-    content_type: &str,
-    value: serde_json::Value,
+/// Serves one request (what the Lambda runtime calls).
+pub async fn handle<S: OrderStore, G: PaymentGateway>(
+    service: &Service<S, G>,
+    req: Request,
 ) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(value.to_string()))?)
+    Shop { service }.handle(req).await
 }
 
-impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
-    pub async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
+/// One request's view of the service.
+struct Shop<'a, S, G> {
+    service: &'a Service<S, G>,
+}
+
+impl<S: OrderStore, G: PaymentGateway> Shop<'_, S, G> {
+    async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
         let path = req.uri().path().trim_end_matches('/');
         match (req.method(), path.rsplit('/').next().unwrap_or("")) {
             (&Method::POST, "checkout") => self.checkout(req).await,
-            (&Method::GET | &Method::HEAD, "checkout") => Ok(Response::builder()
-                .status(StatusCode::SEE_OTHER)
-                .header(header::LOCATION, self.shop.shop_url.as_str())
-                .body(Body::Empty)?),
+            (&Method::GET | &Method::HEAD, "checkout") => {
+                web::see_other(self.service.shop.shop_url.as_str())
+            }
             (&Method::GET | &Method::HEAD, _) if !path.ends_with("/return") => {
                 self.shop_page(StatusCode::OK, &[])
             }
-            _ => html(
-                StatusCode::NOT_FOUND,
-                pages::error(
-                    &self.shop.merchant_name,
-                    "Page not found",
-                    &["There is no such page.".into()],
-                    Some(&self.shop.shop_url),
-                ),
-            ),
+            _ => self.service.not_found(),
         }
     }
 
     fn shop_page(&self, status: StatusCode, errors: &[String]) -> Result<Response<Body>, Error> {
-        let shop = &self.shop;
+        let shop = &self.service.shop;
         let checkout_url = shop
             .shop_url
             .join("checkout")
             .map(|u| u.to_string())
             .unwrap_or_else(|_| "checkout".into());
-        html(
+        web::html(
             status,
             pages::shop(
                 &shop.merchant_name,
@@ -186,10 +162,10 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
     fn bad_request(&self, json: bool, problem: FieldError) -> Result<Response<Body>, Error> {
         info!(field = problem.field, message = %problem.message, "checkout rejected");
         if json {
-            return json_body(
+            return web::json(
                 StatusCode::BAD_REQUEST,
                 "application/problem+json",
-                json!({"type": "about:blank", "title": "Invalid cart", "status": 400, "field": problem.field, "detail": problem.message}),
+                &json!({"type": "about:blank", "title": "Invalid cart", "status": 400, "field": problem.field, "detail": problem.message}),
             );
         }
         self.shop_page(
@@ -224,7 +200,7 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
             Ok(cart) => cart,
             Err(problem) => return self.bad_request(json, problem),
         };
-        match self.checkout.start(&cart).await {
+        match self.service.checkout.start(&cart).await {
             Ok(started) => {
                 let location = started.cbui_url.to_string();
                 let builder = Response::builder()
@@ -246,7 +222,7 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
                 }
             }
             Err(StartError::Pricing(e)) => self.bad_request(json, pricing_problem(&e)),
-            Err(StartError::Cbui(e)) => self.bad_request(
+            Err(StartError::InvalidRequest(e)) => self.bad_request(
                 json,
                 FieldError {
                     field: "order",
@@ -255,17 +231,12 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
             ),
             Err(StartError::Store(e)) => {
                 error!(error = %e, "could not store the order");
-                let page = pages::error(
-                    &self.shop.merchant_name,
+                // FPS is asked nothing before the order is stored.
+                self.service.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
                     "Please try again",
                     &["We could not start your checkout just now. Nothing was charged.".into()],
-                    Some(&self.shop.shop_url),
-                );
-                let mut response = html(StatusCode::SERVICE_UNAVAILABLE, page)?;
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-                Ok(response)
+                )
             }
         }
     }

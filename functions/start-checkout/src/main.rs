@@ -2,7 +2,6 @@
 
 use checkout_core::wiring;
 use lambda_http::{run, service_fn, Error, Request};
-use start_checkout::Service;
 
 // Lambda sends one event at a time: one thread serves it (no worker threads to start at
 // init, no per-thread allocator arenas); concurrent FPS/DynamoDB calls still overlap.
@@ -10,6 +9,9 @@ use start_checkout::Service;
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
     let (checkout, shop) = wiring::checkout_from_env().await?;
-    let service = Service { checkout, shop };
-    run(service_fn(|req: Request| service.handle(req))).await
+    let service = start_checkout::Service { checkout, shop };
+    run(service_fn(|req: Request| {
+        start_checkout::handle(&service, req)
+    }))
+    .await
 }

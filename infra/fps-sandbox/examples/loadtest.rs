@@ -1,7 +1,7 @@
 //! API throughput of the sandbox over loopback (a benchmark, not a test).
 //!
 //! Starts a sandbox in-process, makes one Pay, then has N concurrent clients call
-//! GetTransactionStatus with checkout_core's FpsClient (SigV2-signed POSTs: sign, HTTP, verify,
+//! GetTransactionStatus with fps_protocol's FpsClient (SigV2-signed POSTs: sign, HTTP, verify,
 //! ledger read, XML) for a bounded time, and prints one line.
 //!
 //!     cargo run -p fps-sandbox --release --example loadtest -- --clients 8 --seconds 5
@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use checkout_core::fps::api::{GetTransactionStatus, Pay};
-use checkout_core::money::Amount;
 use clap::{Parser, ValueEnum};
+use fps_protocol::api::{GetTransactionStatus, Pay};
+use fps_protocol::money::Amount;
 use fps_sandbox::{Persona, Sandbox, SandboxConfig};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -7,18 +7,18 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use checkout_core::clock::fps_timestamp;
-use checkout_core::fps::cbui::{parse_query, validate_caller_reference, ReturnParseError};
-use checkout_core::fps::error::ErrorCode;
-use checkout_core::fps::signing::API_PARAMS;
-use checkout_core::fps::xml::{
+use fps_protocol::cbui::{parse_query, validate_caller_reference, ReturnParseError};
+use fps_protocol::clock::fps_timestamp;
+use fps_protocol::error::ErrorCode;
+use fps_protocol::money::{Amount, AmountError, CURRENCY_CODE};
+use fps_protocol::signing::API_PARAMS;
+use fps_protocol::xml::{
     self, CancelResponse, CancelTokenResponse, GetTokenByCallerResponse,
     GetTransactionStatusResponse, PayResponse, RefundResponse, ReserveResponse, ResponseMetadata,
     SettleResponse, TokenResult, TokenStatus, TransactionResult, TransactionStatusResult,
     VerificationResult, VerificationStatus, VerifySignatureResponse, NAMESPACE_2008,
     NAMESPACE_2010,
 };
-use checkout_core::money::{Amount, AmountError, CURRENCY_CODE};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -175,7 +175,7 @@ pub(crate) async fn handle(
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 xml_response(
                     status,
-                    xml::error_xml(e.code.as_str(), &e.message, &request_id),
+                    crate::xml_body::error_xml(e.code.as_str(), &e.message, &request_id),
                 )
             }
         }
@@ -431,7 +431,8 @@ fn metadata(request_id: &str) -> ResponseMetadata {
 }
 
 fn render<T: Serialize>(value: &T) -> Result<String, ApiError> {
-    xml::to_xml(value).map_err(|e| ApiError::internal(format!("could not write XML: {e}")))
+    crate::xml_body::to_xml(value)
+        .map_err(|e| ApiError::internal(format!("could not write XML: {e}")))
 }
 
 fn transaction_result(outcome: Outcome) -> TransactionResult {

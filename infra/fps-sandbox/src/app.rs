@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use checkout_core::clock::Clock;
-use checkout_core::fps::signing::{self, Credentials};
+use fps_protocol::clock::Clock;
+use fps_protocol::signing::{self, Credentials};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;

@@ -2,7 +2,7 @@
 //! requests alike.
 
 use axum::http::{header, HeaderMap};
-use checkout_core::fps::signing::{self, SignatureMethod, SignatureParamNames};
+use fps_protocol::signing::{self, SignatureMethod, SignatureParamNames};
 use url::Url;
 
 use crate::app::App;

@@ -7,12 +7,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use checkout_core::fps::cbui::{
+use fps_protocol::cbui::{
     parse_query, validate_caller_reference, validate_return_url, PaymentMethod,
     MAX_PAYMENT_REASON_LEN, PIPELINE_VERSION,
 };
-use checkout_core::fps::signing::{self, CBUI_PARAMS};
-use checkout_core::money::{Amount, CURRENCY_CODE};
+use fps_protocol::money::{Amount, CURRENCY_CODE};
+use fps_protocol::signing::{self, CBUI_PARAMS};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use url::Url;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use checkout_core::fps::xml::TransactionStatus;
-use checkout_core::money::Amount;
+use fps_protocol::money::Amount;
+use fps_protocol::xml::TransactionStatus;
 use reqwest::redirect::Policy;
 use serde::de::DeserializeOwned;
 use serde::Serialize;

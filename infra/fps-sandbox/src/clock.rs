@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use checkout_core::clock::Clock;
+use fps_protocol::clock::Clock;
 use time::{Duration, OffsetDateTime};
 
 /// The emulator clock stays within these years, so that every date the ledger derives from it
@@ -19,7 +19,7 @@ pub struct OutOfRange;
 /// moment (`set`, which changes the offset; time flows on from there).
 ///
 /// Cloning shares the offset: pass [`SandboxClock`] to an in-process
-/// [`FpsClient`](checkout_core::fps::FpsClient) so its Timestamps follow the emulator's clock.
+/// [`FpsClient`](fps_protocol::FpsClient) so its Timestamps follow the emulator's clock.
 #[derive(Debug, Clone, Default)]
 pub struct SandboxClock {
     offset: Arc<Mutex<Duration>>,

@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use checkout_core::fps::signing::Credentials;
+use fps_protocol::signing::Credentials;
 use time::OffsetDateTime;
 use url::Url;
 

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use checkout_core::money::Amount;
+use fps_protocol::money::Amount;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

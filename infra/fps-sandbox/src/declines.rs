@@ -13,8 +13,8 @@
 //! The amount checked is the one the request moves: Pay and Reserve amounts, the Settle amount,
 //! the Refund amount. Every other cents value behaves normally.
 
-use checkout_core::fps::error::ErrorCode;
-use checkout_core::money::Amount;
+use fps_protocol::error::ErrorCode;
+use fps_protocol::money::Amount;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 

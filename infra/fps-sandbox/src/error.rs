@@ -1,7 +1,7 @@
 //! API errors: a code from §6.11 (or a generic AWS one), a message, and the HTTP status that
 //! goes with it (decision 3).
 
-use checkout_core::fps::error::ErrorCode;
+use fps_protocol::error::ErrorCode;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {

@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use checkout_core::fps::error::ErrorCode;
-use checkout_core::fps::xml::TransactionStatus;
-use checkout_core::money::{Amount, CURRENCY_CODE};
+use fps_protocol::error::ErrorCode;
+use fps_protocol::money::{Amount, CURRENCY_CODE};
+use fps_protocol::xml::TransactionStatus;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -856,7 +856,7 @@ impl Ledger {
                     format!(
                         "Sender token {} expired at {} (single-use tokens are valid for 3 hours).",
                         token.token_id,
-                        checkout_core::clock::fps_timestamp(token.expires_at)
+                        fps_protocol::clock::fps_timestamp(token.expires_at)
                     ),
                 ))
             }

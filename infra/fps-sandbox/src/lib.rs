@@ -7,9 +7,9 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use fps_sandbox::{Sandbox, SandboxConfig, Persona, Decision};
 //! let sandbox = Sandbox::start(SandboxConfig::for_tests()).await?;
-//! let fps = sandbox.fps_client()?;            // checkout_core's FpsClient, on the emulator clock
+//! let fps = sandbox.fps_client()?;            // fps_protocol's FpsClient, on the emulator clock
 //! let control = sandbox.control();            // ledger, clock, faults, reset, the CBUI buyer
-//! # let request: checkout_core::fps::cbui::SingleUseRequest = todo!();
+//! # let request: fps_protocol::cbui::SingleUseRequest = todo!();
 //! let cbui = sandbox.single_use_url(&request)?;
 //! let back = control.authorize(&cbui, Persona::Card, Decision::Authorize).await?;
 //! let ledger = control.ledger().await?;
@@ -35,6 +35,7 @@ pub mod faults;
 pub mod keys;
 pub mod ledger;
 pub mod persona;
+pub mod xml_body;
 
 pub use api::{parse_timestamp, ACTIONS, TIMESTAMP_WINDOW, VERSIONS};
 pub use cbui::{AUTHORIZE_PATH, START_PATH};

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use checkout_core::fps::signing::Credentials;
 use clap::Parser;
+use fps_protocol::signing::Credentials;
 use fps_sandbox::{Sandbox, SandboxConfig, DEV_ACCESS_KEY_ID, DEV_SECRET_KEY};
 use tracing_subscriber::EnvFilter;
 use url::Url;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use checkout_core::fps::cbui::PaymentMethod;
+use fps_protocol::cbui::PaymentMethod;
 use serde::{Deserialize, Serialize};
 
 /// A payment instrument, as FPS names it.

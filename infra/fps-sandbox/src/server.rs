@@ -12,10 +12,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use checkout_core::clock::Clock;
-use checkout_core::fps::cbui::SingleUseRequest;
-use checkout_core::fps::client::{ClientConfig, FpsClient};
-use checkout_core::fps::signing::{Credentials, SignatureMethod};
+use fps_protocol::cbui::SingleUseRequest;
+use fps_protocol::client::{ClientConfig, FpsClient};
+use fps_protocol::clock::Clock;
+use fps_protocol::signing::{Credentials, SignatureMethod};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -329,18 +329,21 @@ impl SandboxHandle {
         config.connect_timeout = Duration::from_secs(1);
         config.attempt_timeout = Duration::from_secs(5);
         config.overall_timeout = Duration::from_secs(10);
-        config.base_backoff = Duration::from_millis(10);
-        config.max_backoff = Duration::from_millis(100);
+        config.retry.base_backoff = Duration::from_millis(10);
+        config.retry.max_backoff = Duration::from_millis(100);
         config
     }
 
     /// An [`FpsClient`] for this sandbox, on the emulator clock.
-    pub fn fps_client(&self) -> Result<FpsClient, reqwest::Error> {
+    pub fn fps_client(&self) -> Result<FpsClient, fps_protocol::client::BuildError> {
         self.fps_client_with(self.client_config())
     }
 
     /// An [`FpsClient`] with a config of your own, on the emulator clock.
-    pub fn fps_client_with(&self, config: ClientConfig) -> Result<FpsClient, reqwest::Error> {
+    pub fn fps_client_with(
+        &self,
+        config: ClientConfig,
+    ) -> Result<FpsClient, fps_protocol::client::BuildError> {
         let clock: Arc<dyn Clock> = Arc::new(self.clock());
         FpsClient::new(config, clock)
     }
@@ -349,7 +352,7 @@ impl SandboxHandle {
     pub fn single_use_url(
         &self,
         request: &SingleUseRequest,
-    ) -> Result<Url, checkout_core::fps::cbui::CbuiRequestError> {
+    ) -> Result<Url, fps_protocol::cbui::CbuiRequestError> {
         request.signed_url(
             &self.cbui_url(),
             &self.credentials(),

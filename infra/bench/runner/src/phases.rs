@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use checkout_core::clock::SystemClock;
-use checkout_core::order::PaymentAction;
-use checkout_core::settle::{Settlement, SweepSettings};
-use checkout_core::store::memory::MemoryStore;
+use checkout_core::adapters::memory::MemoryStore;
+use checkout_core::domain::order::PaymentAction;
+use checkout_core::ports::clock::SystemClock;
+use checkout_core::use_cases::settle::{Settlement, SweepSettings};
 use fps_sandbox::{FaultKind, Sandbox, SandboxConfig, SandboxHandle};
 use serde_json::Value;
 use url::Url;
@@ -626,7 +626,10 @@ impl Bench {
         self.delay_next_settles(n).await?;
         let settlement = Settlement::new(
             store,
-            self.sandbox.fps_client()?,
+            checkout_core::adapters::fps::FpsGateway::new(
+                self.sandbox.fps_client()?,
+                self.sandbox.cbui_url(),
+            ),
             Arc::new(SystemClock),
             SweepSettings::default(),
         );

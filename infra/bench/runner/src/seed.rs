@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
-use checkout_core::catalog::{CartLine, Catalog, PricingRule};
-use checkout_core::checkout::{Checkout, CheckoutSettings};
-use checkout_core::clock::{Clock, SystemClock};
-use checkout_core::fps::signing::SignatureMethod;
-use checkout_core::fps::FpsClient;
-use checkout_core::order::{OrderState, PaymentAction};
-use checkout_core::settle::{Settlement, SweepSettings};
-use checkout_core::store::dynamodb::{client_from_env, create_table, DynamoOrderStore};
-use checkout_core::store::OrderStore;
+use checkout_core::adapters::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::adapters::fps::FpsGateway;
+use checkout_core::domain::catalog::{CartLine, Catalog, PricingRule};
+use checkout_core::domain::order::{OrderState, PaymentAction};
+use checkout_core::ports::clock::{Clock, SystemClock};
+use checkout_core::ports::store::OrderStore;
+use checkout_core::use_cases::checkout::{Checkout, CheckoutSettings};
+use checkout_core::use_cases::settle::{Settlement, SweepSettings};
 use fps_sandbox::{ControlClient, Decision, Persona, SandboxHandle};
 use futures::{StreamExt, TryStreamExt};
 use url::Url;
@@ -46,7 +45,7 @@ pub async fn fresh_table(phase: &str) -> Result<String, Error> {
 /// it; returns the secret's ARN.
 pub async fn create_secret(
     moto: &Url,
-    credentials: &checkout_core::fps::signing::Credentials,
+    credentials: &fps_protocol::signing::Credentials,
 ) -> Result<String, Error> {
     let value = serde_json::json!({
         "accessKeyId": credentials.access_key_id(),
@@ -79,8 +78,8 @@ pub async fn create_secret(
 }
 
 pub struct Seeder<S> {
-    checkout: Checkout<S, FpsClient>,
-    settlement: Settlement<S, FpsClient>,
+    checkout: Checkout<S, FpsGateway>,
+    settlement: Settlement<S, FpsGateway>,
     control: ControlClient,
 }
 
@@ -104,9 +103,6 @@ impl<S: OrderStore + Clone> Seeder<S> {
             pricing: PricingRule::from_json(PRICING)?,
             action,
             return_url: Url::parse(RETURN_URL)?,
-            cbui_endpoint: sandbox.cbui_url(),
-            credentials: sandbox.credentials(),
-            signature_method: SignatureMethod::HmacSha256,
             merchant_name: MERCHANT.to_owned(),
             lease: time::Duration::seconds(60),
             wait_for_winner: std::time::Duration::from_secs(3),
@@ -114,13 +110,13 @@ impl<S: OrderStore + Clone> Seeder<S> {
         Ok(Self {
             checkout: Checkout::new(
                 store.clone(),
-                sandbox.fps_client()?,
+                FpsGateway::new(sandbox.fps_client()?, sandbox.cbui_url()),
                 clock.clone(),
                 settings,
             ),
             settlement: Settlement::new(
                 store,
-                sandbox.fps_client()?,
+                FpsGateway::new(sandbox.fps_client()?, sandbox.cbui_url()),
                 clock,
                 SweepSettings::default(),
             ),

@@ -1,7 +1,7 @@
 //! The Co-Branded UI: the page, the buyer's answers, the signed returns, the errors.
 
-use checkout_core::fps::cbui::{parse_query, CbuiReturn, CbuiStatus};
-use checkout_core::fps::signing::{self, Credentials, SignatureMethod, CBUI_PARAMS};
+use fps_protocol::cbui::{parse_query, CbuiReturn, CbuiStatus};
+use fps_protocol::signing::{self, Credentials, SignatureMethod, CBUI_PARAMS};
 use fps_sandbox::keys::{outbound_string_to_sign, OutboundSigner, DEV_KEY_PEM};
 use fps_sandbox::{Decision, Persona};
 use url::Url;

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use checkout_core::clock::fps_timestamp;
-use checkout_core::fps::signing::{self, SignatureMethod, API_PARAMS};
+use fps_protocol::clock::fps_timestamp;
+use fps_protocol::signing::{self, SignatureMethod, API_PARAMS};
 use fps_sandbox::{InstallToken, Persona};
 
 use crate::support::*;
@@ -252,7 +252,7 @@ async fn reserved(
         .control()
         .wait_for_status(
             &id,
-            checkout_core::fps::TransactionStatus::Reserved,
+            fps_protocol::TransactionStatus::Reserved,
             Duration::from_secs(5),
         )
         .await
@@ -406,7 +406,7 @@ async fn invalid_amounts_and_parameters() {
 
 #[tokio::test]
 async fn tokens_of_another_caller_are_not_usable() {
-    let other = checkout_core::fps::signing::Credentials::new("AKIAOTHERCALLER", "other-secret");
+    let other = fps_protocol::signing::Credentials::new("AKIAOTHERCALLER", "other-secret");
     let sandbox =
         start_with(fps_sandbox::SandboxConfig::for_tests().with_caller(other.clone())).await;
     let token = sandbox

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
-use checkout_core::fps::api::{GetTransactionStatus, Pay};
-use checkout_core::fps::client::CallError;
-use checkout_core::fps::error::ErrorCode;
+use fps_protocol::api::{GetTransactionStatus, Pay};
+use fps_protocol::client::CallError;
+use fps_protocol::error::ErrorCode;
 use fps_sandbox::{FaultKind, FaultSpec, Persona};
 
 use crate::support::*;
@@ -105,7 +105,7 @@ async fn internal_error_is_500() {
         .await
         .unwrap();
     let mut config = sandbox.client_config();
-    config.max_attempts = 2;
+    config.retry.max_attempts = 2;
     let fps = sandbox.fps_client_with(config).unwrap();
     let e = fps
         .call(&GetTransactionStatus {

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use checkout_core::fps::cbui::parse_query;
-use checkout_core::fps::signing;
-use checkout_core::fps::xml::{
+use fps_protocol::cbui::parse_query;
+use fps_protocol::signing;
+use fps_protocol::xml::{
     parse_response, GetTokenByCallerResponse, PayResponse, TokenStatus, TransactionStatus,
 };
 use fps_sandbox::{parse_timestamp, InstallToken, Persona};

@@ -1,13 +1,13 @@
-//! Every lifecycle, through checkout_core's FpsClient.
+//! Every lifecycle, through fps_protocol's FpsClient.
 
 use std::time::Duration;
 
-use checkout_core::fps::api::{
+use fps_protocol::api::{
     Cancel, CancelToken, GetTokenByCaller, GetTransactionStatus, Pay, Refund, Reserve, Settle,
 };
-use checkout_core::fps::client::{CallError, FpsClient, HttpVerb};
-use checkout_core::fps::error::ErrorCode;
-use checkout_core::fps::xml::{TokenStatus, TransactionStatus};
+use fps_protocol::client::{CallError, FpsClient, HttpVerb};
+use fps_protocol::error::ErrorCode;
+use fps_protocol::xml::{TokenStatus, TransactionStatus};
 use fps_sandbox::{Persona, SandboxConfig};
 
 use crate::support::*;

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use checkout_core::clock::{fps_timestamp, Clock};
-use checkout_core::fps::cbui::{CbuiReturn, PaymentMethod, SingleUseRequest};
-use checkout_core::fps::client::FpsClient;
-use checkout_core::fps::signing::{self, Credentials, SignatureMethod, API_PARAMS};
-use checkout_core::money::Amount;
+use fps_protocol::cbui::{CbuiReturn, PaymentMethod, SingleUseRequest};
+use fps_protocol::client::FpsClient;
+use fps_protocol::clock::{fps_timestamp, Clock};
+use fps_protocol::money::Amount;
+use fps_protocol::signing::{self, Credentials, SignatureMethod, API_PARAMS};
 use fps_sandbox::{Decision, Persona, Sandbox, SandboxConfig, SandboxHandle};
 use url::Url;
 

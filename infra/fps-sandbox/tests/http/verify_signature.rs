@@ -1,14 +1,14 @@
 //! VerifySignature (§5.1): Success for an untouched return, Failure for any change.
 
-use checkout_core::fps::api::VerifySignature;
-use checkout_core::fps::signing;
-use checkout_core::fps::xml::VerificationStatus;
+use fps_protocol::api::VerifySignature;
+use fps_protocol::signing;
+use fps_protocol::xml::VerificationStatus;
 use fps_sandbox::{Decision, Persona};
 
 use crate::support::*;
 
 async fn verify(
-    fps: &checkout_core::fps::FpsClient,
+    fps: &fps_protocol::FpsClient,
     end_point: &str,
     http_parameters: &str,
 ) -> VerificationStatus {
@@ -195,19 +195,18 @@ async fn ce_returns_verify_too() {
     request.payment_methods = vec![];
     let mut url = sandbox.single_use_url(&request).unwrap();
     // Break the version after signing? No: sign a bad request instead.
-    let mut params: Vec<(String, String)> =
-        checkout_core::fps::cbui::parse_query(url.query().unwrap())
-            .unwrap()
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("signature") && k != "callerKey")
-            .map(|(k, v)| {
-                if k == "version" {
-                    (k, "2000-01-01".to_owned())
-                } else {
-                    (k, v)
-                }
-            })
-            .collect();
+    let mut params: Vec<(String, String)> = fps_protocol::cbui::parse_query(url.query().unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("signature") && k != "callerKey")
+        .map(|(k, v)| {
+            if k == "version" {
+                (k, "2000-01-01".to_owned())
+            } else {
+                (k, v)
+            }
+        })
+        .collect();
     signing::sign_params(
         &mut params,
         signing::CBUI_PARAMS,

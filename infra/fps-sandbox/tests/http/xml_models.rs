@@ -1,7 +1,8 @@
 //! Every answer the emulator writes parses back with the client's parser (one XML model per
 //! action, shared).
 
-use checkout_core::fps::xml::*;
+use fps_protocol::xml::*;
+use fps_sandbox::xml_body::{error_xml, to_xml};
 
 fn meta() -> ResponseMetadata {
     ResponseMetadata {

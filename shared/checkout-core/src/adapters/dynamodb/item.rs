@@ -1,0 +1,620 @@
+//! The order ⇄ DynamoDB item mapping, attribute by attribute.
+//!
+//! Items are written for people too (the table's stream feeds the merchant's fulfilment
+//! workflow): camelCase names, money as DynamoDB numbers in plain decimal form (`25.50`),
+//! times as fixed-width RFC 3339 UTC text, enums as their names. An optional field that is
+//! `None` is left out of the item (never written as NULL), so the sparse index keys
+//! (`transactionId`, `dueBucket` + `dueAt`) exist only when they mean something.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use rust_decimal::Decimal;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::domain::catalog::{PricedCart, PricedLine};
+use crate::domain::money::{Amount, CURRENCY_CODE};
+use crate::domain::order::{Lease, Order, OrderState, PaymentAction};
+use crate::domain::payment::PaymentMethod;
+use crate::domain::payment::TransactionStatus;
+use crate::ports::store::StoreError;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Attribute names of an order item (and of its nested maps).
+pub mod attr {
+    /// Partition key: the order id, FPS's CallerReference.
+    pub const CALLER_REFERENCE: &str = "callerReference";
+    /// List of maps, one per cart line (see the `LINE_*` names).
+    pub const ITEMS: &str = "items";
+    pub const ITEMS_TOTAL: &str = "itemsTotal";
+    pub const TAX: &str = "tax";
+    pub const SHIPPING: &str = "shipping";
+    pub const FEES: &str = "fees";
+    /// The TransactionAmount (items + tax + shipping + fees).
+    pub const AMOUNT: &str = "amount";
+    pub const CURRENCY: &str = "currency";
+    pub const ACTION: &str = "action";
+    pub const STATE: &str = "state";
+    pub const TOKEN_ID: &str = "tokenId";
+    pub const PAYMENT_METHOD: &str = "paymentMethod";
+    /// Key of the sparse `byTransactionId` index: present once FPS gave a TransactionId.
+    pub const TRANSACTION_ID: &str = "transactionId";
+    pub const TRANSACTION_STATUS: &str = "transactionStatus";
+    pub const STATUS_CODE: &str = "statusCode";
+    pub const STATUS_MESSAGE: &str = "statusMessage";
+    pub const RESERVED_AT: &str = "reservedAt";
+    pub const FULFILLED_AT: &str = "fulfilledAt";
+    pub const SETTLE_AMOUNT: &str = "settleAmount";
+    pub const SETTLED_AT: &str = "settledAt";
+    /// Map `{owner, expiresAt}` while an FPS call holds the order.
+    pub const LEASE: &str = "lease";
+    pub const LEASE_OWNER: &str = "owner";
+    pub const LEASE_EXPIRES_AT: &str = "expiresAt";
+    pub const ATTEMPTS: &str = "attempts";
+    pub const CREATED_AT: &str = "createdAt";
+    pub const UPDATED_AT: &str = "updatedAt";
+    pub const VERSION: &str = "version";
+    /// A fresh id per conditional write: a retried attempt carries the same one, so a failed
+    /// condition that finds it stored means the write had already committed.
+    pub const WRITE_ID: &str = "writeId";
+    /// Partition key of the sparse `byDue` index: [`super::DUE_BUCKET`] while the order is due.
+    pub const DUE_BUCKET: &str = "dueBucket";
+    /// Sort key of the sparse `byDue` index: when the sweep must next look at the order.
+    pub const DUE_AT: &str = "dueAt";
+
+    pub const LINE_SKU: &str = "sku";
+    pub const LINE_NAME: &str = "name";
+    pub const LINE_UNIT_PRICE: &str = "unitPrice";
+    pub const LINE_QUANTITY: &str = "quantity";
+    pub const LINE_TOTAL: &str = "lineTotal";
+}
+
+/// The one value of `dueBucket`. A single partition is plenty for one shop's due orders (the
+/// index holds only what is due right now or soon); shard it if that ever stops being true.
+pub const DUE_BUCKET: &str = "due";
+
+/// `2024-05-01T12:00:00.000000000Z`: always UTC, always nine fractional digits, so the text
+/// sorts as the instants do (years 0000–9999) and round-trips to the nanosecond.
+const TIMESTAMP: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+);
+
+/// Formats an instant the way the table stores it (and the `byDue` index sorts it).
+pub fn format_timestamp(at: OffsetDateTime) -> Result<String, String> {
+    let utc = at.to_offset(UtcOffset::UTC);
+    if !(0..=9999).contains(&utc.year()) {
+        return Err(format!("year {} is outside 0000–9999", utc.year()));
+    }
+    utc.format(TIMESTAMP).map_err(|e| e.to_string())
+}
+
+/// Parses the stored form; also takes any RFC 3339 text (an item written by hand).
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
+    PrimitiveDateTime::parse(text, TIMESTAMP)
+        .map(PrimitiveDateTime::assume_utc)
+        .or_else(|_| OffsetDateTime::parse(text, &Rfc3339))
+        .map_err(|_| format!("{text:?} is not an RFC 3339 timestamp"))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Encodes an order as the item `PutItem` writes: every field, plus the sparse index keys
+/// when they apply. Fails (as `Corrupt`) only for orders DynamoDB could not index.
+pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        caller_reference: order.caller_reference.clone(),
+        reason,
+    };
+    let time = |at: OffsetDateTime| format_timestamp(at).map(s).map_err(corrupt);
+    if order.caller_reference.is_empty() {
+        return Err(corrupt("callerReference is empty".to_owned()));
+    }
+
+    let mut item = Item::new();
+    item.insert(attr::CALLER_REFERENCE.into(), s(&order.caller_reference));
+    item.insert(attr::ITEMS.into(), lines_to_attr(&order.cart.lines));
+    item.insert(attr::ITEMS_TOTAL.into(), n(order.cart.items_total));
+    item.insert(attr::TAX.into(), n(order.cart.tax));
+    item.insert(attr::SHIPPING.into(), n(order.cart.shipping));
+    item.insert(attr::FEES.into(), n(order.cart.fees));
+    item.insert(attr::AMOUNT.into(), n(order.cart.total.value()));
+    item.insert(attr::CURRENCY.into(), s(CURRENCY_CODE));
+    item.insert(attr::ACTION.into(), s(order.action.as_str()));
+    item.insert(attr::STATE.into(), s(order.state.as_str()));
+    if let Some(token) = &order.token_id {
+        item.insert(attr::TOKEN_ID.into(), s(token));
+    }
+    if let Some(method) = order.payment_method {
+        item.insert(attr::PAYMENT_METHOD.into(), s(method.as_str()));
+    }
+    if let Some(id) = &order.transaction_id {
+        // An index key may not be an empty string: DynamoDB would refuse the whole write.
+        if id.is_empty() {
+            return Err(corrupt("transactionId is empty".to_owned()));
+        }
+        item.insert(attr::TRANSACTION_ID.into(), s(id));
+    }
+    if let Some(status) = order.transaction_status {
+        item.insert(attr::TRANSACTION_STATUS.into(), s(status.as_str()));
+    }
+    if let Some(code) = &order.status_code {
+        item.insert(attr::STATUS_CODE.into(), s(code));
+    }
+    if let Some(message) = &order.status_message {
+        item.insert(attr::STATUS_MESSAGE.into(), s(message));
+    }
+    if let Some(at) = order.reserved_at {
+        item.insert(attr::RESERVED_AT.into(), time(at)?);
+    }
+    if let Some(at) = order.fulfilled_at {
+        item.insert(attr::FULFILLED_AT.into(), time(at)?);
+    }
+    if let Some(amount) = order.settle_amount {
+        item.insert(attr::SETTLE_AMOUNT.into(), n(amount.value()));
+    }
+    if let Some(at) = order.settled_at {
+        item.insert(attr::SETTLED_AT.into(), time(at)?);
+    }
+    if let Some(lease) = &order.lease {
+        let map = HashMap::from([
+            (attr::LEASE_OWNER.to_owned(), s(&lease.owner)),
+            (attr::LEASE_EXPIRES_AT.to_owned(), time(lease.expires_at)?),
+        ]);
+        item.insert(attr::LEASE.into(), AttributeValue::M(map));
+    }
+    item.insert(attr::ATTEMPTS.into(), n(order.attempts));
+    item.insert(attr::CREATED_AT.into(), time(order.created_at)?);
+    item.insert(attr::UPDATED_AT.into(), time(order.updated_at)?);
+    item.insert(attr::VERSION.into(), n(order.version));
+    if let Some(due) = order.due_at() {
+        item.insert(attr::DUE_BUCKET.into(), s(DUE_BUCKET));
+        item.insert(attr::DUE_AT.into(), time(due)?);
+    }
+    Ok(item)
+}
+
+fn lines_to_attr(lines: &[PricedLine]) -> AttributeValue {
+    AttributeValue::L(
+        lines
+            .iter()
+            .map(|line| {
+                AttributeValue::M(HashMap::from([
+                    (attr::LINE_SKU.to_owned(), s(&line.sku)),
+                    (attr::LINE_NAME.to_owned(), s(&line.name)),
+                    (attr::LINE_UNIT_PRICE.to_owned(), n(line.unit_price)),
+                    (attr::LINE_QUANTITY.to_owned(), n(line.quantity)),
+                    (attr::LINE_TOTAL.to_owned(), n(line.line_total)),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+/// Reads attributes out of one map (the item, a cart line, the lease), naming what is wrong.
+struct Fields<'a> {
+    map: &'a HashMap<String, AttributeValue>,
+    /// Where the map sits in the item, for messages (`""`, `"items[2]."`, `"lease."`).
+    path: String,
+}
+
+impl<'a> Fields<'a> {
+    fn new(map: &'a HashMap<String, AttributeValue>, path: impl Into<String>) -> Self {
+        Self {
+            map,
+            path: path.into(),
+        }
+    }
+
+    /// The attribute, or `None` when absent or NULL.
+    fn get(&self, name: &str) -> Option<&'a AttributeValue> {
+        match self.map.get(name) {
+            None | Some(AttributeValue::Null(_)) => None,
+            Some(value) => Some(value),
+        }
+    }
+
+    fn missing(&self, name: &str) -> String {
+        format!("{}{name} is missing", self.path)
+    }
+
+    fn wrong(&self, name: &str, want: &str) -> String {
+        format!("{}{name} is not {want}", self.path)
+    }
+
+    fn opt_string(&self, name: &str) -> Result<Option<String>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::S(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(self.wrong(name, "a string (S)")),
+        }
+    }
+
+    fn string(&self, name: &str) -> Result<String, String> {
+        self.opt_string(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    fn opt_number(&self, name: &str) -> Result<Option<&'a str>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(self.wrong(name, "a number (N)")),
+        }
+    }
+
+    fn number(&self, name: &str) -> Result<&'a str, String> {
+        self.opt_number(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    /// A sum of money: decimal, never float. DynamoDB gives numbers back normalised (`25.5`);
+    /// restore the two places the order was written with.
+    fn money(&self, name: &str) -> Result<Decimal, String> {
+        parse_money(self.number(name)?).map_err(|why| format!("{}{name} {why}", self.path))
+    }
+
+    fn amount(&self, name: &str) -> Result<Amount, String> {
+        Amount::new(self.money(name)?).map_err(|e| format!("{}{name}: {e}", self.path))
+    }
+
+    fn opt_amount(&self, name: &str) -> Result<Option<Amount>, String> {
+        match self.opt_number(name)? {
+            None => Ok(None),
+            Some(_) => self.amount(name).map(Some),
+        }
+    }
+
+    fn integer<T: FromStr>(&self, name: &str) -> Result<T, String> {
+        let text = self.number(name)?;
+        text.parse().map_err(|_| {
+            format!(
+                "{}{name} {text:?} is not a whole number in range",
+                self.path
+            )
+        })
+    }
+
+    fn opt_time(&self, name: &str) -> Result<Option<OffsetDateTime>, String> {
+        self.opt_string(name)?
+            .map(|text| parse_timestamp(&text).map_err(|why| format!("{}{name}: {why}", self.path)))
+            .transpose()
+    }
+
+    fn time(&self, name: &str) -> Result<OffsetDateTime, String> {
+        self.opt_time(name)?.ok_or_else(|| self.missing(name))
+    }
+
+    fn opt_enum<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        self.opt_string(name)?
+            .map(|text| {
+                parse(&text)
+                    .ok_or_else(|| format!("{}{name} {text:?} is not a known value", self.path))
+            })
+            .transpose()
+    }
+
+    fn enumeration<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, String> {
+        self.opt_enum(name, parse)?
+            .ok_or_else(|| self.missing(name))
+    }
+}
+
+fn parse_money(text: &str) -> Result<Decimal, String> {
+    let mut value = Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| format!("{text:?} is not a decimal number"))?;
+    if value.scale() < 2 {
+        value.rescale(2);
+    }
+    Ok(value)
+}
+
+/// Decodes an item (from the table or an index with projection ALL) into an order.
+pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
+    let caller_reference = match item.get(attr::CALLER_REFERENCE) {
+        Some(AttributeValue::S(text)) => text.clone(),
+        _ => String::from("(no callerReference)"),
+    };
+    decode(item).map_err(|reason| StoreError::Corrupt {
+        caller_reference,
+        reason,
+    })
+}
+
+fn decode(item: &Item) -> Result<Order, String> {
+    let f = Fields::new(item, "");
+    let currency = f.string(attr::CURRENCY)?;
+    Amount::check_currency(&currency).map_err(|e| e.to_string())?;
+    let lease = match f.get(attr::LEASE) {
+        None => None,
+        Some(AttributeValue::M(map)) => {
+            let l = Fields::new(map, "lease.");
+            Some(Lease {
+                owner: l.string(attr::LEASE_OWNER)?,
+                expires_at: l.time(attr::LEASE_EXPIRES_AT)?,
+            })
+        }
+        Some(_) => return Err(f.wrong(attr::LEASE, "a map (M)")),
+    };
+    Ok(Order {
+        caller_reference: f.string(attr::CALLER_REFERENCE)?,
+        cart: PricedCart {
+            lines: decode_lines(&f)?,
+            items_total: f.money(attr::ITEMS_TOTAL)?,
+            tax: f.money(attr::TAX)?,
+            shipping: f.money(attr::SHIPPING)?,
+            fees: f.money(attr::FEES)?,
+            total: f.amount(attr::AMOUNT)?,
+        },
+        action: f.enumeration(attr::ACTION, PaymentAction::parse)?,
+        state: f.enumeration(attr::STATE, OrderState::parse)?,
+        token_id: f.opt_string(attr::TOKEN_ID)?,
+        payment_method: f.opt_enum(attr::PAYMENT_METHOD, PaymentMethod::parse)?,
+        transaction_id: f.opt_string(attr::TRANSACTION_ID)?,
+        transaction_status: f.opt_enum(attr::TRANSACTION_STATUS, TransactionStatus::parse)?,
+        status_code: f.opt_string(attr::STATUS_CODE)?,
+        status_message: f.opt_string(attr::STATUS_MESSAGE)?,
+        reserved_at: f.opt_time(attr::RESERVED_AT)?,
+        fulfilled_at: f.opt_time(attr::FULFILLED_AT)?,
+        settle_amount: f.opt_amount(attr::SETTLE_AMOUNT)?,
+        settled_at: f.opt_time(attr::SETTLED_AT)?,
+        lease,
+        attempts: f.integer(attr::ATTEMPTS)?,
+        created_at: f.time(attr::CREATED_AT)?,
+        updated_at: f.time(attr::UPDATED_AT)?,
+        version: f.integer(attr::VERSION)?,
+    })
+}
+
+fn decode_lines(f: &Fields<'_>) -> Result<Vec<PricedLine>, String> {
+    let list = match f.get(attr::ITEMS) {
+        Some(AttributeValue::L(list)) => list,
+        Some(_) => return Err(f.wrong(attr::ITEMS, "a list (L)")),
+        None => return Err(f.missing(attr::ITEMS)),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let AttributeValue::M(map) = value else {
+                return Err(format!("items[{i}] is not a map (M)"));
+            };
+            let l = Fields::new(map, format!("items[{i}]."));
+            Ok(PricedLine {
+                sku: l.string(attr::LINE_SKU)?,
+                name: l.string(attr::LINE_NAME)?,
+                unit_price: l.money(attr::LINE_UNIT_PRICE)?,
+                quantity: l.integer(attr::LINE_QUANTITY)?,
+                line_total: l.money(attr::LINE_TOTAL)?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+    use time::macros::datetime;
+    use time::Duration;
+
+    fn cart() -> PricedCart {
+        PricedCart {
+            lines: vec![
+                PricedLine {
+                    sku: "TEE".into(),
+                    name: "T-shirt".into(),
+                    unit_price: dec!(12.75),
+                    quantity: 2,
+                    line_total: dec!(25.50),
+                },
+                PricedLine {
+                    sku: "MUG".into(),
+                    name: "Mug".into(),
+                    unit_price: dec!(8.10),
+                    quantity: 1,
+                    line_total: dec!(8.10),
+                },
+            ],
+            items_total: dec!(33.60),
+            tax: dec!(2.77),
+            shipping: dec!(5.00),
+            fees: dec!(0.50),
+            total: Amount::parse("41.87").unwrap(),
+        }
+    }
+
+    fn order(action: PaymentAction) -> Order {
+        Order::new(
+            "order-1".into(),
+            cart(),
+            action,
+            datetime!(2024-05-01 12:00:00.123456789 UTC),
+        )
+    }
+
+    fn lease(at: OffsetDateTime) -> Lease {
+        Lease {
+            owner: "worker-1".into(),
+            expires_at: at + Duration::seconds(30),
+        }
+    }
+
+    fn has(item: &Item, name: &str) -> bool {
+        item.contains_key(name)
+    }
+
+    #[test]
+    fn sparse_index_keys_are_absent_unless_they_apply() {
+        let now = datetime!(2024-05-01 12:00:01 UTC);
+        // Awaiting authorisation: in neither index.
+        let waiting = order(PaymentAction::Pay);
+        let item = order_to_item(&waiting).unwrap();
+        for name in [attr::DUE_BUCKET, attr::DUE_AT, attr::TRANSACTION_ID] {
+            assert!(!has(&item, name), "{name} present in {item:?}");
+        }
+
+        // Charging: due when the lease runs out, no transaction yet.
+        let charging = waiting
+            .claim_for_charge("tok", Some(PaymentMethod::CreditCard), lease(now), now)
+            .unwrap();
+        let item = order_to_item(&charging).unwrap();
+        assert!(!has(&item, attr::TRANSACTION_ID));
+        assert_eq!(item[attr::DUE_BUCKET], s(DUE_BUCKET));
+        assert_eq!(
+            item[attr::DUE_AT],
+            s("2024-05-01T12:00:31.000000000Z"),
+            "dueAt is the lease expiry"
+        );
+
+        // Paid: has a transaction, never due again.
+        let paid = charging
+            .record_transaction("TX1", TransactionStatus::Success, None, None, now)
+            .unwrap();
+        let item = order_to_item(&paid).unwrap();
+        assert_eq!(item[attr::TRANSACTION_ID], s("TX1"));
+        assert!(!has(&item, attr::DUE_BUCKET));
+        assert!(!has(&item, attr::DUE_AT));
+        // Nor is the lease kept once the claim is over.
+        assert!(!has(&item, attr::LEASE));
+
+        // Failed without ever reaching FPS: nothing to index.
+        let failed = order(PaymentAction::Pay).fail("X", "no", now).unwrap();
+        let item = order_to_item(&failed).unwrap();
+        for name in [attr::DUE_BUCKET, attr::DUE_AT, attr::TRANSACTION_ID] {
+            assert!(!has(&item, name), "{name} present in {item:?}");
+        }
+    }
+
+    #[test]
+    fn every_field_round_trips() {
+        let now = datetime!(2024-05-01 12:00:01.5 UTC);
+        let reserved = order(PaymentAction::Reserve)
+            .claim_for_charge("tok-9", Some(PaymentMethod::CreditCard), lease(now), now)
+            .unwrap()
+            .record_transaction(
+                "TX9",
+                TransactionStatus::Reserved,
+                Some("Success".into()),
+                Some("ok".into()),
+                now,
+            )
+            .unwrap()
+            .fulfil(Some(Amount::parse("40").unwrap()), now + Duration::hours(1))
+            .unwrap()
+            .unwrap();
+        let mut full = reserved.clone();
+        full.lease = Some(lease(now));
+        full.settled_at = Some(now + Duration::days(1));
+        for o in [order(PaymentAction::Pay), reserved, full] {
+            let item = order_to_item(&o).unwrap();
+            assert_eq!(order_from_item(&item).unwrap(), o);
+        }
+    }
+
+    #[test]
+    fn items_are_readable_and_money_is_plain_decimal() {
+        let item = order_to_item(&order(PaymentAction::Reserve)).unwrap();
+        assert_eq!(item[attr::AMOUNT], n("41.87"));
+        assert_eq!(item[attr::SHIPPING], n("5.00"));
+        assert_eq!(item[attr::CURRENCY], s("USD"));
+        assert_eq!(item[attr::ACTION], s("Reserve"));
+        assert_eq!(item[attr::STATE], s("AwaitingAuthorization"));
+        assert_eq!(item[attr::CREATED_AT], s("2024-05-01T12:00:00.123456789Z"));
+        assert_eq!(item[attr::VERSION], n("0"));
+        let AttributeValue::L(lines) = &item[attr::ITEMS] else {
+            panic!("items is not a list");
+        };
+        let AttributeValue::M(first) = &lines[0] else {
+            panic!("line is not a map");
+        };
+        assert_eq!(first[attr::LINE_UNIT_PRICE], n("12.75"));
+        assert_eq!(first[attr::LINE_QUANTITY], n("2"));
+    }
+
+    #[test]
+    fn normalised_numbers_from_dynamodb_decode_to_cents() {
+        let o = order(PaymentAction::Pay);
+        let mut item = order_to_item(&o).unwrap();
+        // Real DynamoDB answers `5` for `5.00` and `33.6` for `33.60`.
+        item.insert(attr::SHIPPING.into(), n("5"));
+        item.insert(attr::ITEMS_TOTAL.into(), n("33.6"));
+        item.insert(attr::AMOUNT.into(), n("4.187E+1"));
+        let back = order_from_item(&item).unwrap();
+        assert_eq!(back, o);
+        assert_eq!(back.cart.shipping.to_string(), "5.00");
+        assert_eq!(back.cart.items_total.to_string(), "33.60");
+    }
+
+    #[test]
+    fn bad_items_are_corrupt_not_panics() {
+        let good = order_to_item(&order(PaymentAction::Pay)).unwrap();
+        let cases: Vec<(&str, Option<AttributeValue>)> = vec![
+            (attr::AMOUNT, Some(s("41.87"))),
+            (attr::AMOUNT, Some(n("0"))),
+            (attr::AMOUNT, Some(n("lots"))),
+            (attr::STATE, Some(s("Teleported"))),
+            (attr::ACTION, None),
+            (attr::CURRENCY, Some(s("EUR"))),
+            (attr::VERSION, Some(n("-1"))),
+            (attr::CREATED_AT, Some(s("yesterday"))),
+            (attr::ITEMS, Some(AttributeValue::L(vec![s("x")]))),
+            (attr::LEASE, Some(s("me"))),
+        ];
+        for (name, value) in cases {
+            let mut item = good.clone();
+            match value.clone() {
+                Some(v) => item.insert(name.into(), v),
+                None => item.remove(name),
+            };
+            match order_from_item(&item) {
+                Err(StoreError::Corrupt {
+                    caller_reference,
+                    reason,
+                }) => {
+                    assert_eq!(caller_reference, "order-1");
+                    assert!(reason.contains(name), "{reason}");
+                }
+                other => panic!("{name} = {value:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn orders_dynamodb_cannot_index_are_refused() {
+        let mut o = order(PaymentAction::Pay);
+        o.transaction_id = Some(String::new());
+        assert!(matches!(order_to_item(&o), Err(StoreError::Corrupt { .. })));
+        let mut o = order(PaymentAction::Pay);
+        o.caller_reference = String::new();
+        assert!(matches!(order_to_item(&o), Err(StoreError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn timestamps_sort_as_text_and_take_other_offsets() {
+        let a = datetime!(2024-05-01 09:59:59.999999999 UTC);
+        let b = datetime!(2024-05-01 12:00:00 +02:00); // 10:00:00Z
+        let (ta, tb) = (format_timestamp(a).unwrap(), format_timestamp(b).unwrap());
+        assert_eq!(tb, "2024-05-01T10:00:00.000000000Z");
+        assert!(ta < tb);
+        assert_eq!(ta.len(), tb.len());
+        assert_eq!(parse_timestamp(&tb).unwrap(), b);
+        assert_eq!(
+            parse_timestamp("2024-05-01T10:00:00Z").unwrap(),
+            b,
+            "plain RFC 3339 is read too"
+        );
+        assert!(parse_timestamp("2024-05-01").is_err());
+    }
+}

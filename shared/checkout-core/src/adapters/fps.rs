@@ -1,0 +1,321 @@
+//! FPS as the payment gateway: the one place that turns the shop's requests into FPS's
+//! (CBUI single-use pipeline, Pay, Reserve, Settle, GetTransactionStatus, VerifySignature) and
+//! FPS's answers and failures into the port's outcomes. It holds the FPS key pair.
+
+use url::Url;
+
+use fps_protocol::api::{GetTransactionStatus, Pay, Reserve, Settle, VerifySignature};
+use fps_protocol::cbui::{
+    CbuiReturn, CbuiStatus, PaymentMethod as FpsMethod, SingleUseRequest, MAX_PAYMENT_REASON_LEN,
+};
+use fps_protocol::signing::SignatureMethod;
+use fps_protocol::xml::VerificationStatus;
+use fps_protocol::{CallError, ErrorClass, FpsClient};
+
+use crate::domain::money::Amount;
+use crate::domain::order::PaymentAction;
+use crate::domain::payment::{PaymentMethod, TransactionStatus};
+use crate::ports::gateway::{
+    Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
+    InvalidPaymentRequest, InvalidReturn, PaymentGateway, TransactionReport,
+};
+
+#[derive(Debug, Clone)]
+pub struct FpsGateway {
+    client: FpsClient,
+    /// The CBUI pipeline endpoint (production, sandbox or the emulator).
+    cbui_endpoint: Url,
+    signature_method: SignatureMethod,
+}
+
+impl FpsGateway {
+    /// CBUI links are signed with the client's key pair.
+    pub fn new(client: FpsClient, cbui_endpoint: Url) -> Self {
+        Self {
+            client,
+            cbui_endpoint,
+            signature_method: SignatureMethod::HmacSha256,
+        }
+    }
+
+    pub fn client(&self) -> &FpsClient {
+        &self.client
+    }
+}
+
+/// The one mapping from an FPS call's failure to what the shop knows about the money.
+pub fn gateway_error(error: CallError) -> GatewayError {
+    if error.may_have_committed() {
+        return GatewayError::OutcomeUnknown(Box::new(error));
+    }
+    match error {
+        CallError::Rejected(e) => GatewayError::Refused {
+            code: e.code.as_str().to_owned(),
+            retry_later: e.class() == ErrorClass::RetryLater,
+            message: e.message,
+        },
+        CallError::NotSent { .. } => GatewayError::NotSent(Box::new(error)),
+        CallError::OutcomeUnknown { .. } => GatewayError::OutcomeUnknown(Box::new(error)),
+    }
+}
+
+fn status(status: fps_protocol::TransactionStatus) -> TransactionStatus {
+    use fps_protocol::TransactionStatus as Fps;
+    match status {
+        Fps::Success => TransactionStatus::Success,
+        Fps::Pending => TransactionStatus::Pending,
+        Fps::Failure => TransactionStatus::Failure,
+        Fps::Reserved => TransactionStatus::Reserved,
+        Fps::Cancelled => TransactionStatus::Cancelled,
+    }
+}
+
+fn method(method: FpsMethod) -> PaymentMethod {
+    match method {
+        FpsMethod::Abt => PaymentMethod::AmazonBalance,
+        FpsMethod::Ach => PaymentMethod::BankAccount,
+        FpsMethod::Cc => PaymentMethod::CreditCard,
+    }
+}
+
+/// What a non-success CBUI status means, for the buyer.
+pub fn status_text(status: &CbuiStatus) -> &'static str {
+    match status {
+        CbuiStatus::SystemError => "Amazon Payments had a problem; please try again later.",
+        CbuiStatus::Abandoned => "You cancelled the payment.",
+        CbuiStatus::CallerException => "The payment request was not accepted.",
+        CbuiStatus::PaymentMethodMismatch => {
+            "None of your payment methods can be used for this order."
+        }
+        CbuiStatus::NotPermitted => "Amazon Payments did not permit this payment.",
+        CbuiStatus::NotMarketplace => "This shop is not registered for this payment.",
+        _ => "The payment was not authorised.",
+    }
+}
+
+/// FPS shows at most 160 characters of payment reason: cut longer text with an ellipsis,
+/// and drop control characters, which it refuses.
+fn payment_reason(description: &str) -> String {
+    let text: String = description.chars().filter(|c| !c.is_control()).collect();
+    if text.chars().count() <= MAX_PAYMENT_REASON_LEN {
+        return text;
+    }
+    let cut: String = text.chars().take(MAX_PAYMENT_REASON_LEN - 1).collect();
+    format!("{cut}…")
+}
+
+impl PaymentGateway for FpsGateway {
+    fn authorization_url(
+        &self,
+        request: &AuthorizationRequest<'_>,
+    ) -> Result<Url, InvalidPaymentRequest> {
+        let pipeline = SingleUseRequest {
+            caller_reference: request.order_id.to_owned(),
+            return_url: request.return_url.clone(),
+            amount: request.amount,
+            payment_reason: Some(payment_reason(request.description)),
+            // A reserve can only hold a card.
+            payment_methods: if request.reserve {
+                vec![FpsMethod::Cc]
+            } else {
+                vec![]
+            },
+            reserve: request.reserve,
+        };
+        pipeline
+            .signed_url(
+                &self.cbui_endpoint,
+                &self.client.config().credentials,
+                self.signature_method,
+            )
+            .map_err(|e| InvalidPaymentRequest(Box::new(e)))
+    }
+
+    fn read_return(&self, raw_query: &str) -> Result<AuthorizationReturn, InvalidReturn> {
+        let ret = CbuiReturn::parse(raw_query).map_err(|e| InvalidReturn(Box::new(e)))?;
+        let outcome = if ret.status.is_success() {
+            Authorization::Authorized {
+                token: ret.token_id.clone(),
+                method: ret.status.payment_method().map(method),
+            }
+        } else if ret.status == CbuiStatus::Abandoned {
+            Authorization::Abandoned
+        } else {
+            Authorization::Declined {
+                code: ret.status.code().to_owned(),
+                message: ret
+                    .error_message
+                    .clone()
+                    .unwrap_or_else(|| status_text(&ret.status).to_owned()),
+            }
+        };
+        Ok(AuthorizationReturn {
+            order_id: ret.caller_reference.clone(),
+            outcome,
+            signed: ret.has_signature_fields(),
+            raw_query: ret.raw_query,
+        })
+    }
+
+    async fn verify_return(
+        &self,
+        return_url: &Url,
+        ret: &AuthorizationReturn,
+    ) -> Result<bool, GatewayError> {
+        let request = VerifySignature {
+            url_end_point: return_url.as_str().to_owned(),
+            http_parameters: ret.raw_query.clone(),
+        };
+        let response = self.client.call(&request).await.map_err(gateway_error)?;
+        Ok(response.result.verification_status == VerificationStatus::Success)
+    }
+
+    async fn charge(&self, charge: Charge<'_>) -> Result<Accepted, GatewayError> {
+        let result = match charge.action {
+            PaymentAction::Pay => {
+                let request = Pay {
+                    sender_token_id: charge.token_id.to_owned(),
+                    amount: charge.amount,
+                    caller_reference: charge.caller_reference.to_owned(),
+                    caller_description: charge.description,
+                    sender_description: None,
+                    override_ipn_url: None,
+                };
+                self.client.call(&request).await.map(|r| r.result)
+            }
+            PaymentAction::Reserve => {
+                let request = Reserve {
+                    sender_token_id: charge.token_id.to_owned(),
+                    amount: charge.amount,
+                    caller_reference: charge.caller_reference.to_owned(),
+                    caller_description: charge.description,
+                    sender_description: None,
+                    override_ipn_url: None,
+                };
+                self.client.call(&request).await.map(|r| r.result)
+            }
+        }
+        .map_err(gateway_error)?;
+        Ok(Accepted {
+            transaction_id: result.transaction_id,
+            status: status(result.transaction_status),
+        })
+    }
+
+    async fn settle(
+        &self,
+        reserve_transaction_id: &str,
+        amount: Option<Amount>,
+    ) -> Result<Accepted, GatewayError> {
+        let request = Settle {
+            reserve_transaction_id: reserve_transaction_id.to_owned(),
+            amount,
+            override_ipn_url: None,
+        };
+        let result = self
+            .client
+            .call(&request)
+            .await
+            .map_err(gateway_error)?
+            .result;
+        Ok(Accepted {
+            transaction_id: result.transaction_id,
+            status: status(result.transaction_status),
+        })
+    }
+
+    async fn transaction_status(
+        &self,
+        transaction_id: &str,
+    ) -> Result<TransactionReport, GatewayError> {
+        let request = GetTransactionStatus {
+            transaction_id: transaction_id.to_owned(),
+        };
+        let result = self
+            .client
+            .call(&request)
+            .await
+            .map_err(gateway_error)?
+            .result;
+        Ok(TransactionReport {
+            status: status(result.transaction_status),
+            code: result.status_code,
+            message: result.status_message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fps_protocol::{ErrorCode, FpsError};
+
+    fn rejected(code: &str, http_status: u16) -> CallError {
+        CallError::Rejected(FpsError {
+            code: ErrorCode::parse(code),
+            message: "m".into(),
+            request_id: None,
+            http_status,
+        })
+    }
+
+    #[test]
+    fn every_call_failure_maps_to_one_outcome() {
+        let refused = |e: GatewayError| match e {
+            GatewayError::Refused { retry_later, .. } => Some(retry_later),
+            _ => None,
+        };
+        // (failure, Some(retry_later) when refused, None when not a refusal)
+        assert_eq!(
+            refused(gateway_error(rejected("TransactionDenied", 400))),
+            Some(false)
+        );
+        assert_eq!(
+            refused(gateway_error(rejected("InsufficientBalance", 400))),
+            Some(true)
+        );
+        assert!(matches!(
+            gateway_error(rejected("InternalError", 500)),
+            GatewayError::OutcomeUnknown(_)
+        ));
+        assert!(matches!(
+            gateway_error(rejected("TransactionDenied", 503)),
+            GatewayError::OutcomeUnknown(_)
+        ));
+        assert!(matches!(
+            gateway_error(CallError::OutcomeUnknown {
+                attempts: 1,
+                reason: "timeout".into()
+            }),
+            GatewayError::OutcomeUnknown(_)
+        ));
+        assert!(matches!(
+            gateway_error(CallError::NotSent {
+                attempts: 4,
+                reason: "refused".into()
+            }),
+            GatewayError::NotSent(_)
+        ));
+    }
+
+    #[test]
+    fn refusals_keep_fps_code_and_message() {
+        let GatewayError::Refused { code, message, .. } =
+            gateway_error(rejected("InvalidAccountState_Sender", 400))
+        else {
+            panic!("a refusal");
+        };
+        assert_eq!(code, "InvalidAccountState_Sender");
+        assert_eq!(message, "m");
+    }
+
+    #[test]
+    fn payment_reasons_fit_fps_limit() {
+        assert_eq!(payment_reason("Acme: 1 × Mug"), "Acme: 1 × Mug");
+        assert_eq!(payment_reason("a\nb"), "ab");
+        let long = "x".repeat(200);
+        let cut = payment_reason(&long);
+        assert_eq!(cut.chars().count(), MAX_PAYMENT_REASON_LEN);
+        assert!(cut.ends_with('…'));
+    }
+}

@@ -1,0 +1,428 @@
+//! The order: what was bought, what FPS said, and the legal moves between states. Pure: no I/O.
+
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::catalog::PricedCart;
+use crate::domain::money::Amount;
+use crate::domain::payment::PaymentMethod;
+use crate::domain::payment::TransactionStatus;
+
+/// FPS keeps a reserve for 7 days, then cancels it (§6.3).
+pub const RESERVE_LIFETIME: Duration = Duration::days(7);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PaymentAction {
+    /// Charge now.
+    Pay,
+    /// Authorise now (card only), Settle when the order ships.
+    Reserve,
+}
+
+impl PaymentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pay => "Pay",
+            Self::Reserve => "Reserve",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "Pay" => Some(Self::Pay),
+            "Reserve" => Some(Self::Reserve),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! states {
+    ($( $(#[$doc:meta])* $variant:ident ),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum OrderState {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl OrderState {
+            pub fn as_str(self) -> &'static str {
+                match self { $( Self::$variant => stringify!($variant), )* }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $( stringify!($variant) => Some(Self::$variant), )* _ => None }
+            }
+        }
+    };
+}
+
+states! {
+    /// Stored, buyer sent to the CBUI.
+    AwaitingAuthorization,
+    /// Claimed: a Pay is (or may be) in flight.
+    Charging,
+    /// Claimed: a Reserve is (or may be) in flight.
+    Reserving,
+    /// Pay succeeded: money moved.
+    Paid,
+    /// Pay accepted, FPS still processing.
+    PaymentPending,
+    /// Reserve authorised; settle once fulfilled, within 7 days.
+    Reserved,
+    /// Reserve accepted, FPS still processing.
+    ReservePending,
+    /// Claimed: a Settle is (or may be) in flight.
+    Settling,
+    /// Settle succeeded: money moved.
+    Settled,
+    /// Settle accepted, FPS still processing.
+    SettlePending,
+    /// FPS refused the Settle or the settle failed.
+    SettleFailed,
+    /// Pay or Reserve refused, or the buyer's authorisation failed.
+    Failed,
+    /// The buyer left the CBUI without authorising.
+    Abandoned,
+    /// The reserve ran past 7 days unsettled (or FPS cancelled it).
+    Expired,
+}
+
+impl OrderState {
+    /// Nothing more will happen to the order.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Paid
+                | Self::Settled
+                | Self::SettleFailed
+                | Self::Failed
+                | Self::Abandoned
+                | Self::Expired
+        )
+    }
+
+    /// An FPS call holds the order.
+    pub fn is_claimed(self) -> bool {
+        matches!(self, Self::Charging | Self::Reserving | Self::Settling)
+    }
+
+    pub fn is_pending(self) -> bool {
+        matches!(
+            self,
+            Self::PaymentPending | Self::ReservePending | Self::SettlePending
+        )
+    }
+}
+
+/// Who holds a claimed order, and until when. A claim whose lease ran out may be taken over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    /// The order id, and FPS's CallerReference for the token and the Pay/Reserve.
+    pub caller_reference: String,
+    pub cart: PricedCart,
+    pub action: PaymentAction,
+    pub state: OrderState,
+    pub token_id: Option<String>,
+    pub payment_method: Option<PaymentMethod>,
+    pub transaction_id: Option<String>,
+    pub transaction_status: Option<TransactionStatus>,
+    /// FPS's status or error code and message, or the CBUI's, for people to read.
+    pub status_code: Option<String>,
+    pub status_message: Option<String>,
+    pub reserved_at: Option<OffsetDateTime>,
+    pub fulfilled_at: Option<OffsetDateTime>,
+    /// What to settle (≤ the reserved amount); the whole reserve when absent.
+    pub settle_amount: Option<Amount>,
+    pub settled_at: Option<OffsetDateTime>,
+    pub lease: Option<Lease>,
+    /// FPS calls made for this order (Pay/Reserve/Settle, including re-drives).
+    pub attempts: u32,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    /// Incremented by every write; each write is conditional on the one it read.
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("order {caller_reference} is {state:?}; cannot {action}")]
+    IllegalState {
+        caller_reference: String,
+        state: OrderState,
+        action: &'static str,
+    },
+    #[error("settle amount {requested} is more than the reserved {reserved}")]
+    SettleAmountTooLarge { requested: Amount, reserved: Amount },
+}
+
+impl Order {
+    pub fn new(
+        caller_reference: String,
+        cart: PricedCart,
+        action: PaymentAction,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            caller_reference,
+            cart,
+            action,
+            state: OrderState::AwaitingAuthorization,
+            token_id: None,
+            payment_method: None,
+            transaction_id: None,
+            transaction_status: None,
+            status_code: None,
+            status_message: None,
+            reserved_at: None,
+            fulfilled_at: None,
+            settle_amount: None,
+            settled_at: None,
+            lease: None,
+            attempts: 0,
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        }
+    }
+
+    pub fn amount(&self) -> Amount {
+        self.cart.total
+    }
+
+    fn illegal(&self, action: &'static str) -> TransitionError {
+        TransitionError::IllegalState {
+            caller_reference: self.caller_reference.clone(),
+            state: self.state,
+            action,
+        }
+    }
+
+    /// The next version of this order, stamped `now`; the caller writes it conditionally.
+    fn next(&self, now: OffsetDateTime) -> Self {
+        let mut next = self.clone();
+        next.updated_at = now;
+        next.version = self.version + 1;
+        next
+    }
+
+    /// The lease is held by someone and has not run out.
+    pub fn lease_is_live(&self, now: OffsetDateTime) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.expires_at > now)
+    }
+
+    /// The buyer authorised: take the order for the Pay/Reserve call.
+    pub fn claim_for_charge(
+        &self,
+        token_id: &str,
+        payment_method: Option<PaymentMethod>,
+        lease: Lease,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.state != OrderState::AwaitingAuthorization {
+            return Err(self.illegal("claim for charge"));
+        }
+        let mut next = self.next(now);
+        next.state = match self.action {
+            PaymentAction::Pay => OrderState::Charging,
+            PaymentAction::Reserve => OrderState::Reserving,
+        };
+        next.token_id = Some(token_id.to_owned());
+        next.payment_method = payment_method;
+        next.lease = Some(lease);
+        next.attempts += 1;
+        Ok(next)
+    }
+
+    /// Take over a claim whose lease ran out (the process holding it died or timed out).
+    pub fn reclaim(&self, lease: Lease, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        if !self.state.is_claimed() || self.lease_is_live(now) {
+            return Err(self.illegal("reclaim"));
+        }
+        let mut next = self.next(now);
+        next.lease = Some(lease);
+        next.attempts += 1;
+        Ok(next)
+    }
+
+    /// Take a fulfilled reservation for the Settle call.
+    pub fn claim_for_settle(
+        &self,
+        lease: Lease,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.state != OrderState::Reserved || self.fulfilled_at.is_none() {
+            return Err(self.illegal("claim for settle"));
+        }
+        let mut next = self.next(now);
+        next.state = OrderState::Settling;
+        next.lease = Some(lease);
+        next.attempts += 1;
+        Ok(next)
+    }
+
+    /// Record what FPS said about the order's transaction (Pay, Reserve, Settle, or a status
+    /// read), moving to the state that answer implies.
+    pub fn record_transaction(
+        &self,
+        transaction_id: &str,
+        status: TransactionStatus,
+        status_code: Option<String>,
+        status_message: Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        use OrderState as S;
+        use TransactionStatus as T;
+        let settling = matches!(self.state, S::Settling | S::SettlePending);
+        let state = match (self.state, status) {
+            (S::Charging | S::PaymentPending, T::Success) => S::Paid,
+            (S::Charging | S::PaymentPending, T::Pending) => S::PaymentPending,
+            (S::Charging | S::PaymentPending, T::Failure | T::Cancelled | T::Reserved) => S::Failed,
+            (S::Reserving | S::ReservePending, T::Reserved | T::Success) => S::Reserved,
+            (S::Reserving | S::ReservePending, T::Pending) => S::ReservePending,
+            (S::Reserving | S::ReservePending, T::Failure) => S::Failed,
+            (S::Reserving | S::ReservePending, T::Cancelled) => S::Expired,
+            // A Reserved order's transaction can be read by the sweep, too.
+            (S::Reserved, T::Reserved) => S::Reserved,
+            (S::Reserved, T::Cancelled) => S::Expired,
+            (S::Reserved, T::Failure) => S::Failed,
+            (S::Settling | S::SettlePending, T::Success) => S::Settled,
+            (S::Settling | S::SettlePending, T::Pending) => S::SettlePending,
+            // Decision 1: the settled transaction is the reserve itself; still Reserved means the
+            // Settle never arrived.
+            (S::Settling | S::SettlePending, T::Reserved) => S::Reserved,
+            (S::Settling | S::SettlePending, T::Failure) => S::SettleFailed,
+            (S::Settling | S::SettlePending, T::Cancelled) => S::Expired,
+            _ => return Err(self.illegal("record a transaction status")),
+        };
+        let mut next = self.next(now);
+        next.state = state;
+        next.transaction_id = Some(transaction_id.to_owned());
+        next.transaction_status = Some(status);
+        next.status_code = status_code;
+        next.status_message = status_message;
+        if !state.is_claimed() {
+            next.lease = None;
+        }
+        if state == S::Reserved && self.reserved_at.is_none() {
+            next.reserved_at = Some(now);
+        }
+        if state == S::Settled && settling {
+            next.settled_at = Some(now);
+        }
+        Ok(next)
+    }
+
+    /// FPS definitively refused the call, or the CBUI said no: a final failure.
+    pub fn fail(
+        &self,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        use OrderState as S;
+        let state = match self.state {
+            S::AwaitingAuthorization | S::Charging | S::Reserving => S::Failed,
+            S::Settling => S::SettleFailed,
+            _ => return Err(self.illegal("fail")),
+        };
+        let mut next = self.next(now);
+        next.state = state;
+        next.status_code = Some(code.to_owned());
+        next.status_message = Some(message.to_owned());
+        next.lease = None;
+        Ok(next)
+    }
+
+    /// The buyer cancelled in the CBUI. They may come back and try again: the order returns to
+    /// awaiting authorisation only through a new checkout.
+    pub fn abandon(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        if self.state != OrderState::AwaitingAuthorization {
+            return Err(self.illegal("abandon"));
+        }
+        let mut next = self.next(now);
+        next.state = OrderState::Abandoned;
+        next.status_code = Some("A".to_owned());
+        Ok(next)
+    }
+
+    /// The merchant shipped: a reserved order becomes due for Settle. Idempotent: a second call
+    /// with the same amount changes nothing (`Ok(None)`).
+    pub fn fulfil(
+        &self,
+        settle_amount: Option<Amount>,
+        now: OffsetDateTime,
+    ) -> Result<Option<Self>, TransitionError> {
+        use OrderState as S;
+        if self.action != PaymentAction::Reserve {
+            return Err(self.illegal("mark fulfilled (a Pay order is settled already)"));
+        }
+        if let Some(requested) = settle_amount {
+            if requested > self.amount() {
+                return Err(TransitionError::SettleAmountTooLarge {
+                    requested,
+                    reserved: self.amount(),
+                });
+            }
+        }
+        if self.fulfilled_at.is_some() {
+            return if settle_amount.is_none() || settle_amount == self.settle_amount {
+                Ok(None)
+            } else {
+                Err(self.illegal("change the settle amount after fulfilment"))
+            };
+        }
+        if !matches!(self.state, S::Reserved | S::ReservePending | S::Reserving) {
+            return Err(self.illegal("mark fulfilled"));
+        }
+        let mut next = self.next(now);
+        next.fulfilled_at = Some(now);
+        next.settle_amount = settle_amount;
+        Ok(Some(next))
+    }
+
+    /// A reserve older than 7 days is dead: FPS will not settle it.
+    pub fn reserve_expired(&self, now: OffsetDateTime) -> bool {
+        self.reserved_at
+            .is_some_and(|at| now >= at + RESERVE_LIFETIME)
+    }
+
+    pub fn expire(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        if !matches!(
+            self.state,
+            OrderState::Reserved | OrderState::ReservePending
+        ) {
+            return Err(self.illegal("expire"));
+        }
+        let mut next = self.next(now);
+        next.state = OrderState::Expired;
+        next.status_code = Some("Expired".to_owned());
+        next.status_message = Some("The reservation was not settled within 7 days.".to_owned());
+        next.lease = None;
+        Ok(next)
+    }
+
+    /// When the settle sweep should next look at this order; `None` when it never needs to.
+    /// The store keeps this in the sparse "due" index.
+    pub fn due_at(&self) -> Option<OffsetDateTime> {
+        use OrderState as S;
+        match self.state {
+            S::Charging | S::Reserving | S::Settling => self.lease.as_ref().map(|l| l.expires_at),
+            S::PaymentPending | S::ReservePending | S::SettlePending => Some(self.updated_at),
+            S::Reserved => match (self.fulfilled_at, self.reserved_at) {
+                (Some(fulfilled), _) => Some(fulfilled),
+                (None, Some(reserved)) => Some(reserved + RESERVE_LIFETIME),
+                (None, None) => Some(self.updated_at),
+            },
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

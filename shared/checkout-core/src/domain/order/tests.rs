@@ -1,0 +1,362 @@
+//! The state machine as a table: every event tried from every state, for both payment
+//! actions. A move the table does not list must be refused.
+
+use rust_decimal_macros::dec;
+use time::macros::datetime;
+
+use super::*;
+use crate::domain::catalog::{PricedCart, PricedLine};
+
+const NOW: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
+
+const ALL: [OrderState; 14] = [
+    OrderState::AwaitingAuthorization,
+    OrderState::Charging,
+    OrderState::Reserving,
+    OrderState::Paid,
+    OrderState::PaymentPending,
+    OrderState::Reserved,
+    OrderState::ReservePending,
+    OrderState::Settling,
+    OrderState::Settled,
+    OrderState::SettlePending,
+    OrderState::SettleFailed,
+    OrderState::Failed,
+    OrderState::Abandoned,
+    OrderState::Expired,
+];
+
+fn cart() -> PricedCart {
+    let total = Amount::new(dec!(10.00)).expect("amount");
+    PricedCart {
+        lines: vec![PricedLine {
+            sku: "MUG".into(),
+            name: "Mug".into(),
+            unit_price: dec!(10.00),
+            quantity: 1,
+            line_total: dec!(10.00),
+        }],
+        items_total: dec!(10.00),
+        tax: dec!(0),
+        shipping: dec!(0),
+        fees: dec!(0),
+        total,
+    }
+}
+
+fn lease(expires_at: OffsetDateTime) -> Lease {
+    Lease {
+        owner: "test".into(),
+        expires_at,
+    }
+}
+
+/// An order of `action` standing in `state`, as the code's own transitions leave it: a
+/// transaction id once FPS has one, a reserve date on reserves, a lease (already expired, so
+/// a reclaim is possible) on claims.
+fn order_in(state: OrderState, action: PaymentAction) -> Order {
+    let mut order = Order::new("o-1".into(), cart(), action, NOW);
+    order.state = state;
+    if state != OrderState::AwaitingAuthorization {
+        order.token_id = Some("tok".into());
+    }
+    if !matches!(
+        state,
+        OrderState::AwaitingAuthorization
+            | OrderState::Charging
+            | OrderState::Reserving
+            | OrderState::Abandoned
+            | OrderState::Failed
+    ) {
+        order.transaction_id = Some("TX-1".into());
+    }
+    if state.is_claimed() {
+        order.lease = Some(lease(NOW - Duration::seconds(1)));
+    }
+    if action == PaymentAction::Reserve && order.transaction_id.is_some() {
+        order.reserved_at = Some(NOW);
+    }
+    order
+}
+
+type Event = fn(&Order) -> Result<Order, TransitionError>;
+
+/// Checks `event` from every state: `Some(to)` where the table allows it, an error elsewhere.
+fn check(name: &str, action: PaymentAction, event: Event, table: &[(OrderState, OrderState)]) {
+    for from in ALL {
+        let order = order_in(from, action);
+        let result = event(&order);
+        match table.iter().find(|(f, _)| *f == from) {
+            Some((_, to)) => {
+                let next = result
+                    .unwrap_or_else(|e| panic!("{name} from {from:?} ({action:?}): refused: {e}"));
+                assert_eq!(next.state, *to, "{name} from {from:?} ({action:?})");
+                assert_eq!(
+                    next.version,
+                    order.version + 1,
+                    "{name}: one version per write"
+                );
+                assert_eq!(next.updated_at, NOW + Duration::minutes(1));
+            }
+            None => assert!(
+                result.is_err(),
+                "{name} from {from:?} ({action:?}) must be refused, got {:?}",
+                result.map(|o| o.state)
+            ),
+        }
+    }
+}
+
+const LATER: OffsetDateTime = datetime!(2026-12-01 10:01 UTC);
+
+fn claim_for_charge(o: &Order) -> Result<Order, TransitionError> {
+    o.claim_for_charge("tok", None, lease(LATER + Duration::minutes(1)), LATER)
+}
+fn reclaim(o: &Order) -> Result<Order, TransitionError> {
+    o.reclaim(lease(LATER + Duration::minutes(1)), LATER)
+}
+fn claim_for_settle(o: &Order) -> Result<Order, TransitionError> {
+    let mut fulfilled = o.clone();
+    fulfilled.fulfilled_at = Some(NOW);
+    fulfilled.claim_for_settle(lease(LATER + Duration::minutes(1)), LATER)
+}
+fn fail(o: &Order) -> Result<Order, TransitionError> {
+    o.fail("X", "refused", LATER)
+}
+fn abandon(o: &Order) -> Result<Order, TransitionError> {
+    o.abandon(LATER)
+}
+fn expire(o: &Order) -> Result<Order, TransitionError> {
+    o.expire(LATER)
+}
+fn record(status: TransactionStatus) -> impl Fn(&Order) -> Result<Order, TransitionError> {
+    move |o| o.record_transaction("TX-1", status, None, None, LATER)
+}
+
+#[test]
+fn claims_failures_and_expiry_follow_the_table() {
+    use OrderState::*;
+    check(
+        "claim_for_charge",
+        PaymentAction::Pay,
+        claim_for_charge,
+        &[(AwaitingAuthorization, Charging)],
+    );
+    check(
+        "claim_for_charge",
+        PaymentAction::Reserve,
+        claim_for_charge,
+        &[(AwaitingAuthorization, Reserving)],
+    );
+    for action in [PaymentAction::Pay, PaymentAction::Reserve] {
+        check(
+            "reclaim",
+            action,
+            reclaim,
+            &[
+                (Charging, Charging),
+                (Reserving, Reserving),
+                (Settling, Settling),
+            ],
+        );
+        check(
+            "claim_for_settle",
+            action,
+            claim_for_settle,
+            &[(Reserved, Settling)],
+        );
+        check(
+            "fail",
+            action,
+            fail,
+            &[
+                (AwaitingAuthorization, Failed),
+                (Charging, Failed),
+                (Reserving, Failed),
+                (Settling, SettleFailed),
+            ],
+        );
+        check(
+            "abandon",
+            action,
+            abandon,
+            &[(AwaitingAuthorization, Abandoned)],
+        );
+        check(
+            "expire",
+            action,
+            expire,
+            &[(Reserved, Expired), (ReservePending, Expired)],
+        );
+    }
+}
+
+#[test]
+fn what_fps_reports_moves_the_order_as_the_table_says() {
+    use OrderState::*;
+    use TransactionStatus as T;
+    let table: [(T, &[(OrderState, OrderState)]); 5] = [
+        (
+            T::Success,
+            &[
+                (Charging, Paid),
+                (PaymentPending, Paid),
+                (Reserving, Reserved),
+                (ReservePending, Reserved),
+                (Settling, Settled),
+                (SettlePending, Settled),
+            ],
+        ),
+        (
+            T::Pending,
+            &[
+                (Charging, PaymentPending),
+                (PaymentPending, PaymentPending),
+                (Reserving, ReservePending),
+                (ReservePending, ReservePending),
+                (Settling, SettlePending),
+                (SettlePending, SettlePending),
+            ],
+        ),
+        (
+            T::Failure,
+            &[
+                (Charging, Failed),
+                (PaymentPending, Failed),
+                (Reserving, Failed),
+                (ReservePending, Failed),
+                (Reserved, Failed),
+                (Settling, SettleFailed),
+                (SettlePending, SettleFailed),
+            ],
+        ),
+        (
+            T::Reserved,
+            &[
+                (Charging, Failed),
+                (PaymentPending, Failed),
+                (Reserving, Reserved),
+                (ReservePending, Reserved),
+                (Reserved, Reserved),
+                // Decision 1: still Reserved means the Settle never arrived.
+                (Settling, Reserved),
+                (SettlePending, Reserved),
+            ],
+        ),
+        (
+            T::Cancelled,
+            &[
+                (Charging, Failed),
+                (PaymentPending, Failed),
+                (Reserving, Expired),
+                (ReservePending, Expired),
+                (Reserved, Expired),
+                (Settling, Expired),
+                (SettlePending, Expired),
+            ],
+        ),
+    ];
+    for (status, moves) in table {
+        let event = record(status);
+        for action in [PaymentAction::Pay, PaymentAction::Reserve] {
+            for from in ALL {
+                let result = event(&order_in(from, action));
+                match moves.iter().find(|(f, _)| *f == from) {
+                    Some((_, to)) => assert_eq!(
+                        result.map(|o| o.state).ok(),
+                        Some(*to),
+                        "{status:?} from {from:?}"
+                    ),
+                    None => assert!(result.is_err(), "{status:?} from {from:?} must be refused"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn recording_keeps_the_dates_and_drops_the_lease_when_the_call_is_over() {
+    let reserving = order_in(OrderState::Reserving, PaymentAction::Reserve);
+    let reserved = record(TransactionStatus::Reserved)(&reserving).expect("reserved");
+    assert_eq!(
+        reserved.reserved_at,
+        Some(LATER),
+        "the reserve's age starts here"
+    );
+    assert_eq!(reserved.lease, None);
+    let settling = claim_for_settle(&reserved).expect("settling");
+    assert!(settling.lease.is_some());
+    let settled = record(TransactionStatus::Success)(&settling).expect("settled");
+    assert_eq!(settled.settled_at, Some(LATER));
+    assert_eq!(settled.reserved_at, Some(LATER), "kept");
+    assert_eq!(settled.lease, None);
+}
+
+#[test]
+fn a_live_lease_cannot_be_reclaimed() {
+    let mut charging = order_in(OrderState::Charging, PaymentAction::Pay);
+    charging.lease = Some(lease(LATER + Duration::seconds(1)));
+    assert!(reclaim(&charging).is_err());
+    assert!(charging.lease_is_live(LATER));
+    assert!(!charging.lease_is_live(LATER + Duration::seconds(1)));
+}
+
+#[test]
+fn fulfilment_is_for_reserves_once_and_never_above_the_reserve() {
+    use OrderState::*;
+    let accepted = [Reserved, ReservePending, Reserving];
+    for from in ALL {
+        let order = order_in(from, PaymentAction::Reserve);
+        let result = order.fulfil(None, LATER);
+        if accepted.contains(&from) {
+            let next = result.expect("fulfil").expect("a change");
+            assert_eq!(next.fulfilled_at, Some(LATER));
+            assert_eq!(next.state, from, "fulfilment does not move the state");
+            assert_eq!(
+                next.fulfil(None, LATER),
+                Ok(None),
+                "repeating changes nothing"
+            );
+            let other = Amount::new(dec!(5.00)).expect("amount");
+            assert!(next.fulfil(Some(other), LATER).is_err());
+        } else {
+            assert!(result.is_err(), "fulfil from {from:?} must be refused");
+        }
+        let pay = order_in(from, PaymentAction::Pay);
+        assert!(
+            pay.fulfil(None, LATER).is_err(),
+            "a Pay order from {from:?}"
+        );
+    }
+    let reserved = order_in(Reserved, PaymentAction::Reserve);
+    assert!(matches!(
+        reserved.fulfil(Some(Amount::new(dec!(10.01)).expect("amount")), LATER),
+        Err(TransitionError::SettleAmountTooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_reserve_dies_seven_days_after_it_was_made() {
+    let reserved = order_in(OrderState::Reserved, PaymentAction::Reserve);
+    assert!(!reserved.reserve_expired(NOW + RESERVE_LIFETIME - Duration::seconds(1)));
+    assert!(reserved.reserve_expired(NOW + RESERVE_LIFETIME));
+}
+
+#[test]
+fn the_sweep_looks_at_an_order_when_it_can_next_move() {
+    use OrderState::*;
+    for from in ALL {
+        let order = order_in(from, PaymentAction::Reserve);
+        let due = order.due_at();
+        let expected = match from {
+            Charging | Reserving | Settling => Some(NOW - Duration::seconds(1)),
+            PaymentPending | ReservePending | SettlePending => Some(NOW),
+            Reserved => Some(NOW + RESERVE_LIFETIME),
+            _ => None,
+        };
+        assert_eq!(due, expected, "{from:?}");
+    }
+    let mut fulfilled = order_in(Reserved, PaymentAction::Reserve);
+    fulfilled.fulfilled_at = Some(LATER);
+    assert_eq!(fulfilled.due_at(), Some(LATER));
+}

@@ -1,0 +1,146 @@
+//! The payment gateway port, in the shop's words: where to send the buyer to authorise a
+//! payment, what came back, and charge / reserve / settle / status with outcomes that say what
+//! is known about the money. `adapters::fps` implements it over FPS; unit tests use a fake.
+
+use std::future::Future;
+
+use url::Url;
+
+use crate::domain::money::Amount;
+use crate::domain::order::PaymentAction;
+use crate::domain::payment::{PaymentMethod, TransactionStatus};
+
+/// Any error kept as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the buyer is asked to authorise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationRequest<'a> {
+    /// The order id: the payment's idempotency key at the gateway.
+    pub order_id: &'a str,
+    pub amount: Amount,
+    /// What the buyer reads on the authorisation page (the gateway may shorten it).
+    pub description: &'a str,
+    /// Authorise a card hold to settle later (Reserve) rather than a charge.
+    pub reserve: bool,
+    /// Where the buyer comes back.
+    pub return_url: &'a Url,
+}
+
+/// The request cannot be turned into an authorisation link (a value the gateway refuses).
+#[derive(Debug, thiserror::Error)]
+#[error("the payment request is not valid: {0}")]
+pub struct InvalidPaymentRequest(#[source] pub BoxError);
+
+/// The buyer came back from authorising: what the return link says, before anyone has
+/// checked that the gateway signed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthorizationReturn {
+    /// The order the return names, when it names one.
+    pub order_id: Option<String>,
+    pub outcome: Authorization,
+    /// The return carries the gateway's signature fields (required before asking to verify).
+    pub signed: bool,
+    /// The query exactly as received: verification needs it byte for byte.
+    pub raw_query: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Authorization {
+    /// The buyer authorised; the token pays for this order once.
+    Authorized {
+        token: Option<String>,
+        method: Option<PaymentMethod>,
+    },
+    /// The buyer left without authorising.
+    Abandoned,
+    /// The gateway did not let the buyer authorise: its code and a message for people.
+    Declined { code: String, message: String },
+}
+
+/// The return link is malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("the return query is malformed: {0}")]
+pub struct InvalidReturn(#[source] pub BoxError);
+
+/// A charge to make with a buyer's single-use token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Charge<'a> {
+    pub action: PaymentAction,
+    pub token_id: &'a str,
+    pub amount: Amount,
+    /// The order id: a repeated charge with the same reference is the same charge.
+    pub caller_reference: &'a str,
+    pub description: Option<String>,
+}
+
+/// The gateway accepted a charge, reserve or settle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub transaction_id: String,
+    pub status: TransactionStatus,
+}
+
+/// Where a transaction stands, and the gateway's words about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionReport {
+    pub status: TransactionStatus,
+    pub code: Option<String>,
+    pub message: Option<String>,
+}
+
+/// How a gateway call failed, and what that says about the money.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The gateway said no: nothing was done. `retry_later`: the same request may succeed
+    /// later (account state, balance), but not within seconds.
+    #[error("refused: {code}: {message}")]
+    Refused {
+        code: String,
+        message: String,
+        retry_later: bool,
+    },
+    /// The request may have been acted on: resolve it later with the same reference; never
+    /// assume it failed.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(#[source] BoxError),
+    /// The request never reached the gateway: nothing happened.
+    #[error("not sent: {0}")]
+    NotSent(#[source] BoxError),
+}
+
+pub trait PaymentGateway: Send + Sync {
+    /// The signed link that sends the buyer to authorise `request`.
+    fn authorization_url(
+        &self,
+        request: &AuthorizationRequest<'_>,
+    ) -> Result<Url, InvalidPaymentRequest>;
+
+    /// Reads a return link's query (no I/O).
+    fn read_return(&self, raw_query: &str) -> Result<AuthorizationReturn, InvalidReturn>;
+
+    /// Did the gateway sign this return, received at `return_url`?
+    fn verify_return(
+        &self,
+        return_url: &Url,
+        ret: &AuthorizationReturn,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+
+    /// Pay or Reserve.
+    fn charge(
+        &self,
+        charge: Charge<'_>,
+    ) -> impl Future<Output = Result<Accepted, GatewayError>> + Send;
+
+    /// Capture a reserve (the whole of it when `amount` is `None`).
+    fn settle(
+        &self,
+        reserve_transaction_id: &str,
+        amount: Option<Amount>,
+    ) -> impl Future<Output = Result<Accepted, GatewayError>> + Send;
+
+    fn transaction_status(
+        &self,
+        transaction_id: &str,
+    ) -> impl Future<Output = Result<TransactionReport, GatewayError>> + Send;
+}

@@ -1,0 +1,349 @@
+//! The buyer-facing use cases: `start` (price the cart, store the order, get the link to
+//! authorise the payment) and `complete` (verify the return, charge exactly once, record the
+//! outcome).
+
+use std::sync::Arc;
+
+use tracing::{info, warn, Instrument};
+use url::Url;
+
+use crate::domain::catalog::{price_cart, CartLine, Catalog, PricingError, PricingRule};
+use crate::domain::order::{Lease, Order, OrderState, PaymentAction, TransitionError};
+use crate::domain::payment::PaymentMethod;
+use crate::ports::clock::Clock;
+use crate::ports::gateway::{
+    Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
+    InvalidPaymentRequest, InvalidReturn, PaymentGateway,
+};
+use crate::ports::store::{OrderStore, StoreError};
+
+/// What the checkout needs to know, from configuration.
+#[derive(Debug, Clone)]
+pub struct CheckoutSettings {
+    pub catalog: Catalog,
+    pub pricing: PricingRule,
+    pub action: PaymentAction,
+    /// Where the buyer comes back after authorising, and the URL the return is verified
+    /// against: exactly the URL the return handler is reached at.
+    pub return_url: Url,
+    pub merchant_name: String,
+    /// How long a claim protects an in-flight FPS call; must exceed the client's overall timeout.
+    pub lease: time::Duration,
+    /// How long a request that lost the race waits for the winner's outcome.
+    pub wait_for_winner: std::time::Duration,
+}
+
+impl CheckoutSettings {
+    /// Settings from the validated configuration; the lease outlives the FPS client's overall
+    /// timeout so a claim never lapses while its call can still succeed.
+    pub fn new(shop: &crate::config::ShopConfig, fps: &crate::config::FpsConfig) -> Self {
+        let budget =
+            time::Duration::try_from(fps.overall_timeout).unwrap_or(time::Duration::seconds(20));
+        Self {
+            catalog: shop.catalog.clone(),
+            pricing: shop.pricing.clone(),
+            action: shop.action,
+            return_url: shop.return_url.clone(),
+            merchant_name: shop.merchant_name.clone(),
+            lease: budget + time::Duration::seconds(30),
+            wait_for_winner: fps.overall_timeout + std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartedCheckout {
+    pub order: Order,
+    pub cbui_url: Url,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    InvalidRequest(#[from] InvalidPaymentRequest),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of a return: the order as it now stands. `repeat` is true when this request did
+/// not change anything (a refresh, a double click, or a race lost to another request).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub order: Order,
+    pub repeat: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteError {
+    #[error(transparent)]
+    BadReturn(#[from] InvalidReturn),
+    #[error("the return query has no callerReference")]
+    MissingCallerReference,
+    #[error("no order {0}")]
+    UnknownOrder(String),
+    /// VerifySignature said no (or the signature fields are missing): not from FPS.
+    #[error("the return is not signed by FPS")]
+    Forged,
+    /// The store could not be asked; the buyer may refresh.
+    #[error("temporarily unavailable: {0}")]
+    StoreUnavailable(#[from] StoreError),
+    /// The gateway could not verify the return; nothing was changed, the buyer may refresh.
+    #[error("temporarily unavailable: {0}")]
+    GatewayUnavailable(#[source] GatewayError),
+}
+
+/// Failure of one step on one order (shared with the sweep).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The gateway's answer is not known yet; the order stays claimed until its lease runs out.
+    #[error("gateway outcome unknown: {0}")]
+    Unresolved(#[source] GatewayError),
+}
+
+pub struct Checkout<S, G> {
+    store: S,
+    gateway: G,
+    clock: Arc<dyn Clock>,
+    settings: Arc<CheckoutSettings>,
+}
+
+impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
+    pub fn new(store: S, gateway: G, clock: Arc<dyn Clock>, settings: CheckoutSettings) -> Self {
+        Self {
+            store,
+            gateway,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Prices the cart on the server, stores the order (CallerReference = order id) and returns
+    /// the signed CBUI URL to send the buyer to. Invalid carts write nothing.
+    pub async fn start(&self, cart: &[CartLine]) -> Result<StartedCheckout, StartError> {
+        let settings = &self.settings;
+        let priced = price_cart(&settings.catalog, &settings.pricing, cart)?;
+        let now = self.clock.now();
+        let caller_reference = new_order_id();
+        let cbui_url = self.gateway.authorization_url(&AuthorizationRequest {
+            order_id: &caller_reference,
+            amount: priced.total,
+            description: &payment_reason(&settings.merchant_name, &priced),
+            reserve: settings.action == PaymentAction::Reserve,
+            return_url: &settings.return_url,
+        })?;
+        let order = Order::new(caller_reference, priced, settings.action, now);
+        self.store.create(&order).await?;
+        info!(caller_reference = %order.caller_reference, amount = %order.amount(), action = order.action.as_str(), "order created");
+        Ok(StartedCheckout { order, cbui_url })
+    }
+
+    /// Handles the buyer's return from the CBUI. Whatever happens, Pay/Reserve reaches FPS at
+    /// most once per order from here: the claim is a conditional write and the losers report
+    /// the winner's outcome.
+    pub async fn complete(&self, raw_query: &str) -> Result<Completion, CompleteError> {
+        let ret = self.gateway.read_return(raw_query)?;
+        let caller_reference = ret
+            .order_id
+            .clone()
+            .ok_or(CompleteError::MissingCallerReference)?;
+        let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
+        self.complete_verified(ret, caller_reference)
+            .instrument(span)
+            .await
+    }
+
+    async fn complete_verified(
+        &self,
+        ret: AuthorizationReturn,
+        caller_reference: String,
+    ) -> Result<Completion, CompleteError> {
+        if !ret.signed {
+            warn!("return without FPS signature fields");
+            return Err(CompleteError::Forged);
+        }
+        // The order read and the verification are independent: wait for both at once.
+        let (order, verified) = tokio::join!(
+            self.store.get(&caller_reference),
+            self.gateway.verify_return(&self.settings.return_url, &ret)
+        );
+        let order = order?.ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+        match verified {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!("VerifySignature: Failure");
+                return Err(CompleteError::Forged);
+            }
+            Err(e) => return Err(CompleteError::GatewayUnavailable(e)),
+        }
+        if order.state.is_claimed() {
+            // Another request is charging right now: report its outcome, not the claim.
+            return self.outcome_of_race(&caller_reference).await;
+        }
+        if order.state != OrderState::AwaitingAuthorization {
+            return Ok(Completion {
+                order,
+                repeat: true,
+            });
+        }
+        let now = self.clock.now();
+        let next = match &ret.outcome {
+            Authorization::Abandoned => order.abandon(now),
+            Authorization::Declined { code, message } => order.fail(code, message, now),
+            Authorization::Authorized { token: None, .. } => {
+                order.fail("CE", "The authorisation came back without a token.", now)
+            }
+            Authorization::Authorized { method, .. }
+                if order.action == PaymentAction::Reserve
+                    && *method != Some(PaymentMethod::CreditCard) =>
+            {
+                order.fail(
+                    "PaymentInstrumentNotCC",
+                    "A reservation needs a credit card; please choose a card.",
+                    now,
+                )
+            }
+            Authorization::Authorized {
+                token: Some(token),
+                method,
+            } => {
+                let lease = Lease {
+                    owner: uuid::Uuid::new_v4().to_string(),
+                    expires_at: now + self.settings.lease,
+                };
+                order.claim_for_charge(token, *method, lease, now)
+            }
+        };
+        let next = match next {
+            Ok(next) => next,
+            // The order moved on between our read and now.
+            Err(_) => return self.outcome_of_race(&caller_reference).await,
+        };
+        match self.store.transition(&order, &next).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return self.outcome_of_race(&caller_reference).await,
+            Err(e) => return Err(e.into()),
+        }
+        if !next.state.is_claimed() {
+            info!(
+                state = next.state.as_str(),
+                status = next.status_code.as_deref().unwrap_or(""),
+                "return recorded without charging"
+            );
+            return Ok(Completion {
+                order: next,
+                repeat: false,
+            });
+        }
+        match run_charge(&self.store, &self.gateway, self.clock.as_ref(), next).await {
+            Ok(order) => Ok(Completion {
+                order,
+                repeat: false,
+            }),
+            Err(StepError::Unresolved(e)) => {
+                warn!(error = %e, "charge outcome unknown; the sweep will resolve it");
+                let order = self
+                    .store
+                    .get(&caller_reference)
+                    .await?
+                    .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+                Ok(Completion {
+                    order,
+                    repeat: false,
+                })
+            }
+            Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
+                self.outcome_of_race(&caller_reference).await
+            }
+            Err(StepError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Another request holds or finished the order: report its outcome, waiting a little for
+    /// an in-flight charge to land so that every caller sees the same result.
+    async fn outcome_of_race(&self, caller_reference: &str) -> Result<Completion, CompleteError> {
+        let give_up = tokio::time::Instant::now() + self.settings.wait_for_winner;
+        loop {
+            let order = self
+                .store
+                .get(caller_reference)
+                .await?
+                .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.to_owned()))?;
+            let busy = order.state.is_claimed() && order.lease_is_live(self.clock.now());
+            if !busy || tokio::time::Instant::now() >= give_up {
+                return Ok(Completion {
+                    order,
+                    repeat: true,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Order ids double as CallerReference: unique, ≤ 128 characters, safe in URLs.
+fn new_order_id() -> String {
+    format!("o-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// `Acme: 2 × T-shirt, 1 × Mug`: what the buyer reads when authorising (the gateway fits it
+/// to its own limits).
+fn payment_reason(merchant: &str, cart: &crate::domain::catalog::PricedCart) -> String {
+    let items: Vec<String> = cart
+        .lines
+        .iter()
+        .map(|l| format!("{} × {}", l.quantity, l.name))
+        .collect();
+    format!("{merchant}: {}", items.join(", "))
+}
+
+/// Makes the Pay or Reserve call for an order this process has claimed, and records the
+/// answer. Definitive refusals fail the order; anything that may have reached FPS leaves the
+/// claim in place for the sweep, which repeats the call with the same CallerReference.
+pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
+    store: &S,
+    gateway: &G,
+    clock: &dyn Clock,
+    claimed: Order,
+) -> Result<Order, StepError> {
+    let Some(token_id) = claimed.token_id.clone() else {
+        let next = claimed.fail("CE", "No token to charge.", clock.now())?;
+        store.transition(&claimed, &next).await?;
+        return Ok(next);
+    };
+    let charge = Charge {
+        action: claimed.action,
+        token_id: &token_id,
+        amount: claimed.amount(),
+        caller_reference: &claimed.caller_reference,
+        description: Some(format!("Order {}", claimed.caller_reference)),
+    };
+    let next = match gateway.charge(charge).await {
+        Ok(accepted) => {
+            tracing::Span::current().record("transaction_id", accepted.transaction_id.as_str());
+            info!(transaction_id = %accepted.transaction_id, status = accepted.status.as_str(), action = claimed.action.as_str(), "FPS accepted the charge");
+            claimed.record_transaction(
+                &accepted.transaction_id,
+                accepted.status,
+                None,
+                None,
+                clock.now(),
+            )?
+        }
+        Err(GatewayError::Refused { code, message, .. }) => {
+            info!(%code, "FPS refused the charge");
+            claimed.fail(&code, &message, clock.now())?
+        }
+        Err(e) => return Err(StepError::Unresolved(e)),
+    };
+    store.transition(&claimed, &next).await?;
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests;

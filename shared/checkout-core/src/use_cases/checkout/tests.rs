@@ -1,0 +1,430 @@
+//! The checkout use cases against the in-memory store, the fake gateway and a manual clock:
+//! every branch of `start` and `complete`, in milliseconds.
+
+use std::sync::Arc;
+
+use rust_decimal_macros::dec;
+
+use super::*;
+use crate::domain::money::Amount;
+use crate::domain::payment::TransactionStatus;
+use crate::ports::clock::ManualClock;
+use crate::use_cases::fakes::{
+    authorized, clock, mugs, settings, Answer, Call, Cue, CuedStore, FakeGateway,
+};
+
+type TestCheckout = Checkout<Arc<CuedStore>, Arc<FakeGateway>>;
+
+struct World {
+    store: Arc<CuedStore>,
+    gateway: Arc<FakeGateway>,
+    clock: ManualClock,
+    checkout: TestCheckout,
+}
+
+fn world(action: PaymentAction) -> World {
+    let store = CuedStore::new();
+    let gateway = FakeGateway::new();
+    let clock = clock();
+    let checkout = Checkout::new(
+        store.clone(),
+        gateway.clone(),
+        Arc::new(clock.clone()),
+        settings(action),
+    );
+    World {
+        store,
+        gateway,
+        clock,
+        checkout,
+    }
+}
+
+impl World {
+    /// A stored order for two mugs ($16.20), and the query of a signed card return for it.
+    async fn started(&self, method: PaymentMethod) -> (String, String) {
+        let started = self.checkout.start(&mugs(2)).await.expect("start");
+        let id = started.order.caller_reference;
+        let query = self
+            .gateway
+            .will_read(&format!("q-{id}"), authorized(&id, method));
+        (id, query)
+    }
+
+    async fn returned_with(&self, outcome: Authorization) -> (String, String) {
+        let started = self.checkout.start(&mugs(2)).await.expect("start");
+        let id = started.order.caller_reference;
+        let mut ret = authorized(&id, PaymentMethod::CreditCard);
+        ret.outcome = outcome;
+        let query = self.gateway.will_read(&format!("q-{id}"), ret);
+        (id, query)
+    }
+}
+
+fn amount(text: &str) -> Amount {
+    Amount::parse(text).expect("amount")
+}
+
+#[tokio::test]
+async fn start_prices_on_the_server_stores_the_order_and_links_to_the_gateway() {
+    let w = world(PaymentAction::Pay);
+    let started = w.checkout.start(&mugs(2)).await.expect("start");
+    let id = &started.order.caller_reference;
+    assert!(id.starts_with("o-") && id.len() <= 128, "{id}");
+    assert_eq!(started.order.amount(), amount("16.20"));
+    let stored = w.store.order(id).await;
+    assert_eq!(stored, started.order);
+    assert_eq!(stored.state, OrderState::AwaitingAuthorization);
+    let query: Vec<(String, String)> = started
+        .cbui_url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("ref"), Some(id.as_str()));
+    assert_eq!(get("amount"), Some("16.20"));
+    assert_eq!(get("reserve"), Some("false"));
+    assert_eq!(get("return"), Some("https://shop.test/return"));
+    assert_eq!(get("reason"), Some("Test Shop: 2 × Mug"));
+    assert!(w.gateway.calls().is_empty(), "starting calls no FPS API");
+}
+
+#[tokio::test]
+async fn a_reserve_checkout_asks_for_a_reserve() {
+    let w = world(PaymentAction::Reserve);
+    let started = w.checkout.start(&mugs(1)).await.expect("start");
+    assert!(started
+        .cbui_url
+        .query_pairs()
+        .any(|(k, v)| k == "reserve" && v == "true"));
+    assert_eq!(started.order.action, PaymentAction::Reserve);
+}
+
+#[tokio::test]
+async fn a_cart_that_does_not_price_or_a_refused_link_stores_nothing() {
+    let w = world(PaymentAction::Pay);
+    let unknown = vec![CartLine {
+        sku: "NOPE".into(),
+        quantity: 1,
+    }];
+    assert!(matches!(
+        w.checkout.start(&unknown).await,
+        Err(StartError::Pricing(_))
+    ));
+    w.gateway.refuse_links();
+    assert!(matches!(
+        w.checkout.start(&mugs(1)).await,
+        Err(StartError::InvalidRequest(_))
+    ));
+    let due = w
+        .store
+        .inner
+        .due(w.clock.now() + time::Duration::days(30), 10, None)
+        .await
+        .expect("due");
+    assert!(due.orders.is_empty());
+    assert!(w
+        .store
+        .inner
+        .find_by_transaction_id("anything")
+        .await
+        .expect("find")
+        .is_none());
+}
+
+#[tokio::test]
+async fn an_authorised_return_pays_the_stored_amount_once() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::AmazonBalance).await;
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert!(!done.repeat);
+    assert_eq!(done.order.state, OrderState::Paid);
+    assert_eq!(
+        done.order.transaction_id.as_deref(),
+        Some(format!("TX-{id}").as_str())
+    );
+    assert_eq!(
+        done.order.payment_method,
+        Some(PaymentMethod::AmazonBalance)
+    );
+    assert_eq!(done.order.lease, None);
+    assert_eq!(
+        w.gateway.calls(),
+        vec![
+            Call::Verify,
+            Call::Charge {
+                action: PaymentAction::Pay,
+                token: format!("tok-{id}"),
+                amount: amount("16.20"),
+                reference: id.clone(),
+            }
+        ]
+    );
+    assert_eq!(w.store.order(&id).await, done.order);
+
+    // A refresh reports the same outcome and charges nothing.
+    let again = w.checkout.complete(&query).await.expect("again");
+    assert!(again.repeat);
+    assert_eq!(again.order, done.order);
+    assert_eq!(w.gateway.charges(), 1);
+}
+
+#[tokio::test]
+async fn a_pending_charge_is_recorded_as_pending() {
+    let w = world(PaymentAction::Pay);
+    let (_, query) = w.started(PaymentMethod::CreditCard).await;
+    w.gateway
+        .charge_answers(Answer::Accept(TransactionStatus::Pending));
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert_eq!(done.order.state, OrderState::PaymentPending);
+    assert_eq!(
+        done.order.transaction_status,
+        Some(TransactionStatus::Pending)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_charge_fails_the_order_with_the_gateway_reason() {
+    for answer in [
+        Answer::Refuse("TransactionDenied"),
+        Answer::RefuseForNow("InsufficientBalance"),
+    ] {
+        let w = world(PaymentAction::Pay);
+        let (id, query) = w.started(PaymentMethod::CreditCard).await;
+        w.gateway.charge_answers(answer.clone());
+        let done = w.checkout.complete(&query).await.expect("complete");
+        assert_eq!(done.order.state, OrderState::Failed, "{answer:?}");
+        let code = done.order.status_code.clone().expect("a code");
+        assert_eq!(done.order.status_message, Some(format!("{code} message")));
+        assert_eq!(w.store.order(&id).await.state, OrderState::Failed);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_or_unsent_charge_keeps_the_claim_for_the_sweep() {
+    for answer in [Answer::Unknown, Answer::NotSent] {
+        let w = world(PaymentAction::Pay);
+        let (id, query) = w.started(PaymentMethod::CreditCard).await;
+        w.gateway.charge_answers(answer.clone());
+        let done = w.checkout.complete(&query).await.expect("complete");
+        assert!(!done.repeat);
+        assert_eq!(done.order.state, OrderState::Charging, "{answer:?}");
+        let lease = done.order.lease.clone().expect("claimed");
+        assert_eq!(
+            lease.expires_at,
+            w.clock.now() + time::Duration::seconds(60)
+        );
+        assert_eq!(done.order.transaction_id, None);
+        assert_eq!(w.store.order(&id).await, done.order);
+    }
+}
+
+#[tokio::test]
+async fn a_reserve_needs_a_card() {
+    let w = world(PaymentAction::Reserve);
+    let (_, query) = w.started(PaymentMethod::BankAccount).await;
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert_eq!(done.order.state, OrderState::Failed);
+    assert_eq!(
+        done.order.status_code.as_deref(),
+        Some("PaymentInstrumentNotCC")
+    );
+    assert_eq!(w.gateway.charges(), 0);
+
+    let (_, query) = w.started(PaymentMethod::CreditCard).await;
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert_eq!(done.order.state, OrderState::Reserved);
+    assert_eq!(done.order.reserved_at, Some(w.clock.now()));
+    assert_eq!(w.gateway.charges(), 1);
+}
+
+#[tokio::test]
+async fn returns_that_authorised_nothing_are_recorded_without_charging() {
+    let cases = [
+        (Authorization::Abandoned, OrderState::Abandoned, "A"),
+        (
+            Authorization::Declined {
+                code: "NP".into(),
+                message: "not permitted".into(),
+            },
+            OrderState::Failed,
+            "NP",
+        ),
+        (
+            Authorization::Authorized {
+                token: None,
+                method: Some(PaymentMethod::CreditCard),
+            },
+            OrderState::Failed,
+            "CE",
+        ),
+    ];
+    for (outcome, state, code) in cases {
+        let w = world(PaymentAction::Pay);
+        let (id, query) = w.returned_with(outcome).await;
+        let done = w.checkout.complete(&query).await.expect("complete");
+        assert_eq!(done.order.state, state);
+        assert_eq!(done.order.status_code.as_deref(), Some(code));
+        assert_eq!(w.gateway.charges(), 0);
+        assert_eq!(w.store.order(&id).await.state, state);
+    }
+}
+
+#[tokio::test]
+async fn returns_that_cannot_be_trusted_change_nothing() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    let before = w.store.order(&id).await;
+
+    // Not signed at all: the gateway is not even asked.
+    let mut unsigned = authorized(&id, PaymentMethod::CreditCard);
+    unsigned.signed = false;
+    let unsigned = w.gateway.will_read("unsigned", unsigned);
+    assert!(matches!(
+        w.checkout.complete(&unsigned).await,
+        Err(CompleteError::Forged)
+    ));
+    assert!(w.gateway.calls().is_empty());
+
+    // Signed, but the gateway says it did not sign it.
+    w.gateway.verify_answers(Ok(false));
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::Forged)
+    ));
+    // The gateway cannot be asked.
+    w.gateway.verify_answers(Err(()));
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::GatewayUnavailable(_))
+    ));
+    // Malformed, no order id, an order we do not have.
+    assert!(matches!(
+        w.checkout.complete("garbage").await,
+        Err(CompleteError::BadReturn(_))
+    ));
+    let mut anonymous = authorized(&id, PaymentMethod::CreditCard);
+    anonymous.order_id = None;
+    let anonymous = w.gateway.will_read("anonymous", anonymous);
+    assert!(matches!(
+        w.checkout.complete(&anonymous).await,
+        Err(CompleteError::MissingCallerReference)
+    ));
+    let stranger = w.gateway.will_read(
+        "stranger",
+        authorized("o-nobody", PaymentMethod::CreditCard),
+    );
+    assert!(matches!(
+        w.checkout.complete(&stranger).await,
+        Err(CompleteError::UnknownOrder(_))
+    ));
+
+    assert_eq!(w.store.order(&id).await, before);
+    assert_eq!(w.gateway.charges(), 0);
+}
+
+#[tokio::test]
+async fn a_store_outage_is_reported_and_changes_nothing() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    w.store.cue(Cue::GetFails);
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::StoreUnavailable(_))
+    ));
+    // The claim's write fails: nothing was claimed, so nothing was charged.
+    w.store.cue(Cue::TransitionFails);
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::StoreUnavailable(_))
+    ));
+    assert_eq!(w.gateway.charges(), 0);
+    assert_eq!(
+        w.store.order(&id).await.state,
+        OrderState::AwaitingAuthorization
+    );
+}
+
+#[tokio::test]
+async fn a_return_that_loses_the_race_reports_the_winner_and_charges_nothing() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    let now = w.clock.now();
+    // Between our read and our claim, another request claims and pays.
+    w.store.cue(Cue::RaceBeforeTransition(Box::new(
+        move |stored: &Order| {
+            let lease = Lease {
+                owner: "other".into(),
+                expires_at: now + time::Duration::seconds(60),
+            };
+            let claimed = stored
+                .claim_for_charge("tok-other", None, lease, now)
+                .expect("claim");
+            claimed
+                .record_transaction("TX-winner", TransactionStatus::Success, None, None, now)
+                .expect("paid")
+        },
+    )));
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert!(done.repeat);
+    assert_eq!(done.order.state, OrderState::Paid);
+    assert_eq!(done.order.transaction_id.as_deref(), Some("TX-winner"));
+    assert_eq!(w.gateway.charges(), 0);
+    assert_eq!(w.store.order(&id).await, done.order);
+}
+
+#[tokio::test]
+async fn a_return_while_another_charges_waits_for_its_outcome_then_reports_the_claim() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    let stored = w.store.order(&id).await;
+    let now = w.clock.now();
+    let lease = Lease {
+        owner: "other".into(),
+        expires_at: now + time::Duration::seconds(60),
+    };
+    let claimed = stored
+        .claim_for_charge("tok", None, lease, now)
+        .expect("claim");
+    w.store.put(claimed.clone()).await;
+    // The winner never finishes within `wait_for_winner`: the loser reports the claim as it
+    // stands, and charges nothing itself.
+    let started = std::time::Instant::now();
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert!(done.repeat);
+    assert_eq!(done.order.state, OrderState::Charging);
+    assert_eq!(w.gateway.charges(), 0);
+}
+
+#[tokio::test]
+async fn a_return_after_the_order_moved_on_is_a_repeat() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    let stored = w.store.order(&id).await;
+    w.store
+        .put(stored.abandon(w.clock.now()).expect("abandon"))
+        .await;
+    let done = w.checkout.complete(&query).await.expect("complete");
+    assert!(done.repeat);
+    assert_eq!(done.order.state, OrderState::Abandoned);
+    assert_eq!(w.gateway.charges(), 0);
+}
+
+#[test]
+fn the_payment_reason_lists_the_items() {
+    let w = world(PaymentAction::Pay);
+    let priced = price_cart(
+        &w.checkout.settings.catalog,
+        &w.checkout.settings.pricing,
+        &mugs(3),
+    )
+    .expect("price");
+    assert_eq!(payment_reason("Acme", &priced), "Acme: 3 × Mug");
+    assert_eq!(priced.total, Amount::new(dec!(24.30)).expect("amount"));
+}

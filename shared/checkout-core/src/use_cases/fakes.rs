@@ -1,0 +1,378 @@
+//! Test doubles for the use cases' unit tests: a scripted payment gateway that records what it
+//! was asked, a store wrapper that fails or races on cue, and the fixtures they share. The
+//! real adapters are tested against moto and the emulator; these make every branch reachable
+//! in milliseconds.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use time::macros::datetime;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::adapters::memory::MemoryStore;
+use crate::domain::catalog::{CartLine, Catalog, PricingRule};
+use crate::domain::money::Amount;
+use crate::domain::order::{Order, PaymentAction};
+use crate::domain::payment::{PaymentMethod, TransactionStatus};
+use crate::ports::clock::ManualClock;
+use crate::ports::gateway::{
+    Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
+    InvalidPaymentRequest, InvalidReturn, PaymentGateway, TransactionReport,
+};
+use crate::ports::store::{DuePage, OrderStore, StoreError};
+use crate::use_cases::checkout::CheckoutSettings;
+
+pub const START: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
+
+pub fn clock() -> ManualClock {
+    ManualClock::new(START)
+}
+
+pub fn settings(action: PaymentAction) -> CheckoutSettings {
+    CheckoutSettings {
+        catalog: Catalog::from_json(
+            r#"{"products":[{"sku":"MUG","name":"Mug","unitPrice":"8.10"}]}"#,
+        )
+        .expect("catalog"),
+        pricing: PricingRule::from_json("{}").expect("pricing"),
+        action,
+        return_url: Url::parse("https://shop.test/return").expect("url"),
+        merchant_name: "Test Shop".to_owned(),
+        lease: time::Duration::seconds(60),
+        wait_for_winner: std::time::Duration::from_millis(200),
+    }
+}
+
+pub fn mugs(quantity: u32) -> Vec<CartLine> {
+    vec![CartLine {
+        sku: "MUG".into(),
+        quantity,
+    }]
+}
+
+/// What the fake gateway answers to one call.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Accept(TransactionStatus),
+    Refuse(&'static str),
+    RefuseForNow(&'static str),
+    Unknown,
+    NotSent,
+}
+
+impl Answer {
+    fn into_result<T>(
+        self,
+        accepted: impl FnOnce(TransactionStatus) -> T,
+    ) -> Result<T, GatewayError> {
+        match self {
+            Self::Accept(status) => Ok(accepted(status)),
+            Self::Refuse(code) => Err(GatewayError::Refused {
+                code: code.to_owned(),
+                message: format!("{code} message"),
+                retry_later: false,
+            }),
+            Self::RefuseForNow(code) => Err(GatewayError::Refused {
+                code: code.to_owned(),
+                message: format!("{code} message"),
+                retry_later: true,
+            }),
+            Self::Unknown => Err(GatewayError::OutcomeUnknown("timed out".into())),
+            Self::NotSent => Err(GatewayError::NotSent("connection refused".into())),
+        }
+    }
+}
+
+/// One call the use case made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    Verify,
+    Charge {
+        action: PaymentAction,
+        token: String,
+        amount: Amount,
+        reference: String,
+    },
+    Settle {
+        transaction_id: String,
+        amount: Option<Amount>,
+    },
+    Status(String),
+}
+
+/// A gateway that answers from per-operation scripts (accepting when a script runs out) and
+/// records every call.
+#[derive(Default)]
+pub struct FakeGateway {
+    returns: Mutex<HashMap<String, AuthorizationReturn>>,
+    verify: Mutex<VecDeque<Result<bool, ()>>>,
+    charges: Mutex<VecDeque<Answer>>,
+    settles: Mutex<VecDeque<Answer>>,
+    statuses: Mutex<VecDeque<Answer>>,
+    refuse_links: Mutex<bool>,
+    calls: Mutex<Vec<Call>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl FakeGateway {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Registers what `raw_query` reads as; returns the query to pass to `complete`.
+    pub fn will_read(&self, raw_query: &str, ret: AuthorizationReturn) -> String {
+        lock(&self.returns).insert(raw_query.to_owned(), ret);
+        raw_query.to_owned()
+    }
+
+    pub fn verify_answers(&self, answer: Result<bool, ()>) {
+        lock(&self.verify).push_back(answer);
+    }
+
+    pub fn charge_answers(&self, answer: Answer) {
+        lock(&self.charges).push_back(answer);
+    }
+
+    pub fn settle_answers(&self, answer: Answer) {
+        lock(&self.settles).push_back(answer);
+    }
+
+    pub fn status_answers(&self, answer: Answer) {
+        lock(&self.statuses).push_back(answer);
+    }
+
+    pub fn refuse_links(&self) {
+        *lock(&self.refuse_links) = true;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        lock(&self.calls).clone()
+    }
+
+    pub fn charges(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Charge { .. }))
+            .count()
+    }
+
+    fn record(&self, call: Call) {
+        lock(&self.calls).push(call);
+    }
+}
+
+/// A signed return for `order_id`, authorised with `method`.
+pub fn authorized(order_id: &str, method: PaymentMethod) -> AuthorizationReturn {
+    AuthorizationReturn {
+        order_id: Some(order_id.to_owned()),
+        outcome: Authorization::Authorized {
+            token: Some(format!("tok-{order_id}")),
+            method: Some(method),
+        },
+        signed: true,
+        raw_query: format!("return-for-{order_id}"),
+    }
+}
+
+impl PaymentGateway for Arc<FakeGateway> {
+    fn authorization_url(
+        &self,
+        request: &AuthorizationRequest<'_>,
+    ) -> Result<Url, InvalidPaymentRequest> {
+        if *lock(&self.refuse_links) {
+            return Err(InvalidPaymentRequest("refused by the fake".into()));
+        }
+        let mut url = Url::parse("https://cbui.test/pipeline").expect("url");
+        url.query_pairs_mut()
+            .append_pair("ref", request.order_id)
+            .append_pair("amount", &request.amount.to_fps_string())
+            .append_pair("reserve", &request.reserve.to_string())
+            .append_pair("return", request.return_url.as_str())
+            .append_pair("reason", request.description);
+        Ok(url)
+    }
+
+    fn read_return(&self, raw_query: &str) -> Result<AuthorizationReturn, InvalidReturn> {
+        lock(&self.returns)
+            .get(raw_query)
+            .cloned()
+            .ok_or_else(|| InvalidReturn("not a return the fake knows".into()))
+    }
+
+    async fn verify_return(
+        &self,
+        _return_url: &Url,
+        _ret: &AuthorizationReturn,
+    ) -> Result<bool, GatewayError> {
+        self.record(Call::Verify);
+        match lock(&self.verify).pop_front().unwrap_or(Ok(true)) {
+            Ok(verified) => Ok(verified),
+            Err(()) => Err(GatewayError::NotSent("verify: connection refused".into())),
+        }
+    }
+
+    async fn charge(&self, charge: Charge<'_>) -> Result<Accepted, GatewayError> {
+        self.record(Call::Charge {
+            action: charge.action,
+            token: charge.token_id.to_owned(),
+            amount: charge.amount,
+            reference: charge.caller_reference.to_owned(),
+        });
+        let answer =
+            lock(&self.charges)
+                .pop_front()
+                .unwrap_or(Answer::Accept(match charge.action {
+                    PaymentAction::Pay => TransactionStatus::Success,
+                    PaymentAction::Reserve => TransactionStatus::Reserved,
+                }));
+        // FPS answers a repeated CallerReference with the same transaction.
+        let transaction_id = format!("TX-{}", charge.caller_reference);
+        answer.into_result(|status| Accepted {
+            transaction_id,
+            status,
+        })
+    }
+
+    async fn settle(
+        &self,
+        reserve_transaction_id: &str,
+        amount: Option<Amount>,
+    ) -> Result<Accepted, GatewayError> {
+        self.record(Call::Settle {
+            transaction_id: reserve_transaction_id.to_owned(),
+            amount,
+        });
+        let answer = lock(&self.settles)
+            .pop_front()
+            .unwrap_or(Answer::Accept(TransactionStatus::Success));
+        let transaction_id = reserve_transaction_id.to_owned();
+        answer.into_result(|status| Accepted {
+            transaction_id,
+            status,
+        })
+    }
+
+    async fn transaction_status(
+        &self,
+        transaction_id: &str,
+    ) -> Result<TransactionReport, GatewayError> {
+        self.record(Call::Status(transaction_id.to_owned()));
+        let answer = lock(&self.statuses)
+            .pop_front()
+            .unwrap_or(Answer::Accept(TransactionStatus::Success));
+        answer.into_result(|status| TransactionReport {
+            status,
+            code: None,
+            message: None,
+        })
+    }
+}
+
+/// What the wrapped store does on its next matching call.
+pub enum Cue {
+    /// `get` fails as if DynamoDB were down.
+    GetFails,
+    /// The next `transition` finds the order already moved by someone else: `race` is applied
+    /// to the stored order first (another invocation's write), then the call goes ahead.
+    RaceBeforeTransition(Box<dyn FnOnce(&Order) -> Order + Send>),
+    /// The next `transition` fails as if DynamoDB were down (nothing written).
+    TransitionFails,
+}
+
+/// The in-memory store, with cues for failures and races.
+#[derive(Default)]
+pub struct CuedStore {
+    pub inner: MemoryStore,
+    cues: Mutex<VecDeque<Cue>>,
+}
+
+fn unavailable(what: &str) -> StoreError {
+    StoreError::Unavailable {
+        context: format!("{what} (cued)"),
+        source: "the fake store is down".into(),
+    }
+}
+
+impl CuedStore {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn cue(&self, cue: Cue) {
+        lock(&self.cues).push_back(cue);
+    }
+
+    pub async fn order(&self, caller_reference: &str) -> Order {
+        self.inner
+            .get(caller_reference)
+            .await
+            .expect("memory store")
+            .expect("the order exists")
+    }
+
+    /// Replaces the stored order (a test's setup), whatever its version.
+    pub async fn put(&self, order: Order) {
+        if let Ok(Some(stored)) = self.inner.get(&order.caller_reference).await {
+            let mut next = order.clone();
+            next.version = stored.version + 1;
+            self.inner
+                .transition(&stored, &next)
+                .await
+                .expect("overwrite");
+        } else {
+            self.inner.create(&order).await.expect("create");
+        }
+    }
+
+    fn take(&self, wanted: impl Fn(&Cue) -> bool) -> Option<Cue> {
+        let mut cues = lock(&self.cues);
+        let at = cues.iter().position(wanted)?;
+        cues.remove(at)
+    }
+}
+
+impl OrderStore for CuedStore {
+    async fn create(&self, order: &Order) -> Result<(), StoreError> {
+        self.inner.create(order).await
+    }
+
+    async fn get(&self, caller_reference: &str) -> Result<Option<Order>, StoreError> {
+        if self.take(|c| matches!(c, Cue::GetFails)).is_some() {
+            return Err(unavailable("GetItem"));
+        }
+        self.inner.get(caller_reference).await
+    }
+
+    async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
+        match self.take(|c| matches!(c, Cue::RaceBeforeTransition(_) | Cue::TransitionFails)) {
+            Some(Cue::TransitionFails) => return Err(unavailable("PutItem")),
+            Some(Cue::RaceBeforeTransition(race)) => {
+                let stored = self.order(&previous.caller_reference).await;
+                let winner = race(&stored);
+                self.inner.transition(&stored, &winner).await?;
+            }
+            _ => {}
+        }
+        self.inner.transition(previous, next).await
+    }
+
+    async fn find_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<Order>, StoreError> {
+        self.inner.find_by_transaction_id(transaction_id).await
+    }
+
+    async fn due(
+        &self,
+        now: OffsetDateTime,
+        page_size: u32,
+        cursor: Option<String>,
+    ) -> Result<DuePage, StoreError> {
+        self.inner.due(now, page_size, cursor).await
+    }
+}

@@ -1,0 +1,7 @@
+//! The use cases, generic over the ports: the buyer's checkout and the merchant's settlement.
+
+pub mod checkout;
+pub mod settle;
+
+#[cfg(test)]
+pub(crate) mod fakes;

@@ -1,0 +1,386 @@
+//! The back-office use cases: `mark_fulfilled` (the merchant shipped) and `sweep` (settle
+//! fulfilled reservations, reconcile pending transactions, re-drive abandoned claims, expire
+//! week-old reserves).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tracing::{info, warn, Instrument};
+
+use crate::domain::money::Amount;
+use crate::domain::order::{Lease, Order, OrderState, TransitionError};
+use crate::domain::payment::TransactionStatus;
+use crate::ports::clock::Clock;
+use crate::ports::gateway::GatewayError;
+use crate::ports::gateway::PaymentGateway;
+use crate::ports::store::{OrderStore, StoreError};
+use crate::use_cases::checkout::{run_charge, StepError};
+
+#[derive(Debug, Clone)]
+pub struct SweepSettings {
+    /// FPS calls in flight at once.
+    pub concurrency: usize,
+    pub page_size: u32,
+    /// Lease on an order while its Settle (or re-driven Pay/Reserve) is in flight.
+    pub lease: time::Duration,
+    /// Stop taking new orders this long before the deadline (one FPS call must still fit).
+    pub stop_before_deadline: std::time::Duration,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            page_size: 100,
+            lease: time::Duration::seconds(60),
+            stop_before_deadline: std::time::Duration::from_secs(25),
+        }
+    }
+}
+
+/// What one sweep did. `errors` counts orders that could not be processed this time (they stay
+/// due and are retried by the next sweep).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SweepSummary {
+    pub examined: u32,
+    pub settled: u32,
+    pub paid: u32,
+    pub reserved: u32,
+    pub pending: u32,
+    pub failed: u32,
+    pub expired: u32,
+    pub unresolved: u32,
+    pub skipped: u32,
+    /// Another sweep or request moved the order first (a lost conditional write): not an error.
+    pub contended: u32,
+    pub errors: u32,
+    /// The sweep stopped early to stay inside its deadline.
+    pub out_of_time: bool,
+}
+
+impl SweepSummary {
+    fn count(&mut self, outcome: &Result<Step, StepError>) {
+        self.examined += 1;
+        match outcome {
+            Ok(Step::Done(order)) => match order.state {
+                OrderState::Settled => self.settled += 1,
+                OrderState::Paid => self.paid += 1,
+                OrderState::Reserved => self.reserved += 1,
+                OrderState::PaymentPending
+                | OrderState::ReservePending
+                | OrderState::SettlePending => self.pending += 1,
+                OrderState::Failed | OrderState::SettleFailed => self.failed += 1,
+                OrderState::Expired => self.expired += 1,
+                _ => self.skipped += 1,
+            },
+            Ok(Step::Skipped) => self.skipped += 1,
+            Err(StepError::Unresolved(_)) => self.unresolved += 1,
+            Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
+                self.contended += 1
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FulfilError {
+    #[error("no order {0}")]
+    UnknownOrder(String),
+    #[error(transparent)]
+    Invalid(#[from] TransitionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+enum Step {
+    Done(Box<Order>),
+    Skipped,
+}
+
+pub struct Settlement<S, G> {
+    store: S,
+    gateway: G,
+    clock: Arc<dyn Clock>,
+    settings: SweepSettings,
+}
+
+impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
+    pub fn new(store: S, gateway: G, clock: Arc<dyn Clock>, settings: SweepSettings) -> Self {
+        Self {
+            store,
+            gateway,
+            clock,
+            settings,
+        }
+    }
+
+    /// Marks a reserved order shipped, so the next sweep settles `amount` (the whole reserve
+    /// when `None`). Idempotent: repeating it changes nothing.
+    pub async fn mark_fulfilled(
+        &self,
+        caller_reference: &str,
+        amount: Option<Amount>,
+    ) -> Result<Order, FulfilError> {
+        for _ in 0..5 {
+            let order = self
+                .store
+                .get(caller_reference)
+                .await?
+                .ok_or_else(|| FulfilError::UnknownOrder(caller_reference.to_owned()))?;
+            let Some(next) = order.fulfil(amount, self.clock.now())? else {
+                return Ok(order);
+            };
+            match self.store.transition(&order, &next).await {
+                Ok(()) => {
+                    info!(caller_reference, "order marked fulfilled");
+                    return Ok(next);
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Conflict(caller_reference.to_owned()).into())
+    }
+
+    /// Works through every due order until the work runs out or the deadline nears. One bad
+    /// order never stops the batch.
+    pub async fn sweep(&self, deadline: tokio::time::Instant) -> SweepSummary {
+        let mut summary = SweepSummary::default();
+        let owner = format!("sweep-{}", uuid::Uuid::new_v4().simple());
+        // Keep the configured margin, but never more than half the time there is: a short
+        // invocation still does some work.
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let margin = self.settings.stop_before_deadline.min(remaining / 2);
+        let stop_at = deadline.checked_sub(margin).unwrap_or(deadline);
+        info!(remaining_ms = remaining.as_millis() as u64, "sweep started");
+        // What was due when the sweep started: orders it moves become due again later (a
+        // Pending answer is due at once) and are left to the next sweep instead of being read
+        // again page after page.
+        let as_of = self.clock.now();
+        let read_failed = AtomicBool::new(false);
+        let read_failed = &read_failed;
+        // Pages are read lazily as the workers need orders, so the next page's Query runs
+        // while the previous page's last orders are still with FPS: no idle slots at page
+        // boundaries. State: `Some(cursor)` = read that page next; `None` = no more pages.
+        let pages = futures::stream::unfold(Some(None::<String>), move |state| async move {
+            let cursor = state?;
+            if tokio::time::Instant::now() >= stop_at {
+                return None;
+            }
+            match self.store.due(as_of, self.settings.page_size, cursor).await {
+                Ok(page) => Some((futures::stream::iter(page.orders), page.next.map(Some))),
+                Err(e) => {
+                    warn!(error = %e, "reading due orders failed");
+                    read_failed.store(true, Ordering::Relaxed);
+                    None
+                }
+            }
+        });
+        let owner = owner.as_str();
+        // An order this sweep already moved can show up again on a later page (a Pending answer
+        // makes it due at once): FPS gets asked about it by the next sweep, not seconds later.
+        let seen = std::sync::Mutex::new(HashSet::new());
+        let seen = &seen;
+        let outcomes = pages
+            .flatten()
+            .filter(move |order| {
+                let first = seen
+                    .lock()
+                    .map(|mut seen| seen.insert(order.caller_reference.clone()))
+                    .unwrap_or(true);
+                futures::future::ready(first)
+            })
+            .map(|order| async move {
+                if tokio::time::Instant::now() >= stop_at {
+                    return None;
+                }
+                let span = tracing::info_span!("sweep_order", caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""));
+                Some(self.process(order, owner).instrument(span).await)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1));
+        let mut outcomes = std::pin::pin!(outcomes);
+        while let Some(outcome) = outcomes.next().await {
+            let Some(outcome) = outcome else { continue };
+            match &outcome {
+                Err(StepError::Store(StoreError::Conflict(_)) | StepError::Transition(_)) => {}
+                Err(e) => warn!(error = %e, "order not processed"),
+                Ok(_) => {}
+            }
+            summary.count(&outcome);
+        }
+        if read_failed.load(Ordering::Relaxed) {
+            summary.errors += 1;
+        }
+        if tokio::time::Instant::now() >= stop_at {
+            summary.out_of_time = true;
+        }
+        info!(?summary, "sweep finished");
+        summary
+    }
+
+    fn lease(&self, owner: &str, now: OffsetDateTime) -> Lease {
+        Lease {
+            owner: owner.to_owned(),
+            expires_at: now + self.settings.lease,
+        }
+    }
+
+    /// Takes one due order one step (or two, when a reconciled reserve is ready to settle).
+    async fn process(&self, order: Order, owner: &str) -> Result<Step, StepError> {
+        let mut order = order;
+        for _ in 0..2 {
+            let now = self.clock.now();
+            let next = match order.state {
+                OrderState::Reserved | OrderState::ReservePending if order.reserve_expired(now) => {
+                    self.expire(&order, now).await?
+                }
+                OrderState::Reserved if order.fulfilled_at.is_some() => {
+                    let claimed = order.claim_for_settle(self.lease(owner, now), now)?;
+                    self.store.transition(&order, &claimed).await?;
+                    self.run_settle(claimed).await?
+                }
+                OrderState::Reserved => return Ok(Step::Skipped),
+                OrderState::PaymentPending
+                | OrderState::ReservePending
+                | OrderState::SettlePending => self.reconcile(&order).await?,
+                OrderState::Charging | OrderState::Reserving | OrderState::Settling => {
+                    if order.lease_is_live(now) {
+                        return Ok(Step::Skipped);
+                    }
+                    let claimed = order.reclaim(self.lease(owner, now), now)?;
+                    self.store.transition(&order, &claimed).await?;
+                    info!(
+                        state = claimed.state.as_str(),
+                        attempts = claimed.attempts,
+                        "re-driving an expired claim"
+                    );
+                    if claimed.state == OrderState::Settling {
+                        self.redrive_settle(claimed).await?
+                    } else {
+                        run_charge(&self.store, &self.gateway, self.clock.as_ref(), claimed).await?
+                    }
+                }
+                _ => return Ok(Step::Skipped),
+            };
+            let again = next.state == OrderState::Reserved && next.fulfilled_at.is_some();
+            order = next;
+            if !again {
+                break;
+            }
+        }
+        Ok(Step::Done(Box::new(order)))
+    }
+
+    /// FPS cancels a reserve after 7 days; it must never be settled after that.
+    async fn expire(&self, order: &Order, now: OffsetDateTime) -> Result<Order, StepError> {
+        let next = order.expire(now)?;
+        self.store.transition(order, &next).await?;
+        info!("reservation expired unsettled");
+        Ok(next)
+    }
+
+    async fn reconcile(&self, order: &Order) -> Result<Order, StepError> {
+        let Some(transaction_id) = order.transaction_id.as_deref() else {
+            return Err(TransitionError::IllegalState {
+                caller_reference: order.caller_reference.clone(),
+                state: order.state,
+                action: "reconcile without a TransactionId",
+            }
+            .into());
+        };
+        let status = self
+            .gateway
+            .transaction_status(transaction_id)
+            .await
+            .map_err(StepError::Unresolved)?;
+        let next = order.record_transaction(
+            transaction_id,
+            status.status,
+            status.code,
+            status.message,
+            self.clock.now(),
+        )?;
+        self.store.transition(order, &next).await?;
+        Ok(next)
+    }
+
+    async fn run_settle(&self, claimed: Order) -> Result<Order, StepError> {
+        let Some(transaction_id) = claimed.transaction_id.clone() else {
+            let next = claimed.fail(
+                "InvalidTransactionId",
+                "No reserve to settle.",
+                self.clock.now(),
+            )?;
+            self.store.transition(&claimed, &next).await?;
+            return Ok(next);
+        };
+        let next = match self
+            .gateway
+            .settle(&transaction_id, claimed.settle_amount)
+            .await
+        {
+            Ok(accepted) => claimed.record_transaction(
+                &accepted.transaction_id,
+                accepted.status,
+                None,
+                None,
+                self.clock.now(),
+            )?,
+            Err(GatewayError::Refused { code, message, .. }) => {
+                warn!(%code, "FPS refused the settle");
+                // Settle has no CallerReference: a refusal may mean an earlier Settle did land.
+                // Ask before declaring failure.
+                match self.gateway.transaction_status(&transaction_id).await {
+                    Ok(status) if status.status != TransactionStatus::Reserved => claimed
+                        .record_transaction(
+                            &transaction_id,
+                            status.status,
+                            status.code,
+                            status.message,
+                            self.clock.now(),
+                        )?,
+                    Ok(_) => claimed.fail(&code, &message, self.clock.now())?,
+                    Err(unknown) => return Err(StepError::Unresolved(unknown)),
+                }
+            }
+            Err(e) => return Err(StepError::Unresolved(e)),
+        };
+        self.store.transition(&claimed, &next).await?;
+        Ok(next)
+    }
+
+    /// A Settle that may or may not have reached FPS: look before settling again, because
+    /// Settle has no CallerReference to deduplicate it.
+    async fn redrive_settle(&self, claimed: Order) -> Result<Order, StepError> {
+        let Some(transaction_id) = claimed.transaction_id.clone() else {
+            return self.run_settle(claimed).await;
+        };
+        let status = self
+            .gateway
+            .transaction_status(&transaction_id)
+            .await
+            .map_err(StepError::Unresolved)?;
+        if status.status == TransactionStatus::Reserved
+            && !claimed.reserve_expired(self.clock.now())
+        {
+            return self.run_settle(claimed).await;
+        }
+        let next = claimed.record_transaction(
+            &transaction_id,
+            status.status,
+            status.code,
+            status.message,
+            self.clock.now(),
+        )?;
+        self.store.transition(&claimed, &next).await?;
+        Ok(next)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,211 @@
+//! The functions: builds, IAM that mirrors what each one calls, and the configuration each reads.
+
+use std::collections::BTreeMap;
+
+use checkout_core::adapters::dynamodb::BY_DUE;
+use checkout_core::domain::catalog::{Catalog, PricingRule};
+use checkout_core::domain::order::PaymentAction;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+#[test]
+fn functions_are_arm64_cargo_lambda_builds_of_the_workspace_binaries() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    for (logical_id, binary, _) in FUNCTIONS {
+        let function = resource(&template, logical_id);
+        assert_eq!(function["Type"], "AWS::Serverless::Function");
+        let props = &function["Properties"];
+        let get = |name: &str| {
+            if props[name].is_null() {
+                globals[name].clone()
+            } else {
+                props[name].clone()
+            }
+        };
+        assert_eq!(get("Runtime"), "provided.al2023", "{logical_id}");
+        assert_eq!(get("Architectures"), json!(["arm64"]), "{logical_id}");
+        assert_eq!(get("Handler"), "bootstrap", "{logical_id}");
+        assert_eq!(get("CodeUri"), "./", "{logical_id}");
+        assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda");
+        assert_eq!(function["Metadata"]["BuildProperties"]["Binary"], binary);
+        assert_eq!(
+            props["FunctionName"],
+            json!({ "Fn::Sub": format!("${{AWS::StackName}}-{binary}") }),
+            "{logical_id}: the API's integrations name the function by this name"
+        );
+        let manifest = repo_root()
+            .join("functions")
+            .join(binary)
+            .join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{}: {e}", manifest.display()));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "functions/{binary} is the package {binary}"
+        );
+        let timeout = get("Timeout").as_u64().expect("a timeout");
+        let memory = get("MemorySize").as_u64().expect("a memory size");
+        assert!((128..=256).contains(&memory), "{logical_id}: {memory} MB");
+        let serves_http = props["Events"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .any(|(_, e)| e["Type"] == "HttpApi");
+        if serves_http {
+            assert!(
+                timeout <= 29,
+                "{logical_id}: API Gateway waits 30 s at most"
+            );
+        }
+    }
+}
+
+/// Every HTTP route in the API's OpenAPI body goes to the function that declares it as an
+/// event, by that function's fixed name.
+#[test]
+fn each_function_may_do_only_what_it_calls() {
+    let template = template();
+    let table = json!({"Fn::GetAtt": ["OrderTable", "Arn"]});
+    let due_index = json!({ "Fn::Sub": format!("${{OrderTable.Arn}}/index/{BY_DUE}") });
+    let secret = json!({"Fn::If": ["CreateFpsCredentialsSecret",
+        {"Ref": "FpsCredentialsSecret"}, {"Ref": "FpsCredentialsSecretArn"}]});
+    let expected: BTreeMap<&str, Vec<(Vec<&str>, Value)>> = BTreeMap::from([
+        (
+            "StartCheckoutFunction",
+            vec![
+                (vec!["dynamodb:PutItem"], table.clone()),
+                (vec!["secretsmanager:GetSecretValue"], secret.clone()),
+            ],
+        ),
+        (
+            "CbuiReturnFunction",
+            vec![
+                (vec!["dynamodb:GetItem", "dynamodb:PutItem"], table.clone()),
+                (vec!["secretsmanager:GetSecretValue"], secret.clone()),
+            ],
+        ),
+        (
+            "SettleReservationsFunction",
+            vec![
+                (vec!["dynamodb:GetItem", "dynamodb:PutItem"], table.clone()),
+                (vec!["dynamodb:Query"], due_index),
+                (vec!["secretsmanager:GetSecretValue"], secret),
+            ],
+        ),
+    ]);
+    for (logical_id, grants) in expected {
+        let policies = resource(&template, logical_id)["Properties"]["Policies"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut found = Vec::new();
+        for policy in &policies {
+            let statements = policy["Statement"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{logical_id}: only inline policy documents"));
+            for statement in statements {
+                assert_eq!(statement["Effect"], "Allow");
+                let mut actions: Vec<String> = match &statement["Action"] {
+                    Value::String(a) => vec![a.clone()],
+                    Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+                    other => panic!("{logical_id}: Action {other}"),
+                };
+                actions.sort();
+                found.push((actions, statement["Resource"].clone()));
+            }
+        }
+        let want: Vec<(Vec<String>, Value)> = grants
+            .into_iter()
+            .map(|(a, r)| (a.into_iter().map(String::from).collect(), r))
+            .collect();
+        assert_eq!(found, want, "{logical_id}'s IAM statements");
+    }
+}
+
+#[test]
+fn functions_get_the_configuration_their_code_reads() {
+    let template = template();
+    let common = [
+        "TABLE_NAME",
+        "FPS_ENVIRONMENT",
+        "FPS_CREDENTIALS_SECRET_ARN",
+        "RUST_LOG",
+    ];
+    let shop = [
+        "PAYMENT_ACTION",
+        "RETURN_URL",
+        "SHOP_URL",
+        "CATALOG_JSON",
+        "PRICING_JSON",
+        "MERCHANT_NAME",
+    ];
+    for (logical_id, _, serves_http) in FUNCTIONS {
+        let vars = function_environment(&template, logical_id);
+        for name in common {
+            assert!(vars.contains_key(name), "{logical_id} lacks {name}");
+        }
+        for name in shop {
+            assert_eq!(vars.contains_key(name), serves_http, "{logical_id}: {name}");
+        }
+        if serves_http {
+            let api_url = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+            assert_eq!(
+                vars["RETURN_URL"],
+                json!({"Fn::Sub": format!("{api_url}/return")})
+            );
+            assert_eq!(vars["SHOP_URL"], json!({"Fn::Sub": format!("{api_url}/")}));
+        }
+    }
+}
+
+#[test]
+fn parameter_defaults_and_allowed_values_are_accepted_by_the_code() {
+    let template = template();
+    let params = &template["Parameters"];
+    let default = |name: &str| {
+        params[name]["Default"]
+            .as_str()
+            .unwrap_or_else(|| panic!("parameter {name} has a string default"))
+            .to_owned()
+    };
+    let catalog = Catalog::from_json(&default("CatalogJson")).expect("default catalog");
+    assert!((3..=4).contains(&catalog.products.len()));
+    PricingRule::from_json(&default("PricingJson")).expect("default pricing");
+    for action in params["PaymentAction"]["AllowedValues"].as_array().unwrap() {
+        let action = action.as_str().unwrap();
+        assert!(PaymentAction::parse(action).is_some(), "{action}");
+    }
+    let environments: Vec<&str> = params["FpsEnvironment"]["AllowedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(environments, ["sandbox", "production", "local"]);
+    assert_eq!(default("FpsEnvironment"), "sandbox");
+    assert_eq!(default("SettleSchedule"), "rate(15 minutes)");
+    assert_eq!(default("FulfilmentEventSource"), "shop.fulfilment");
+    for name in [
+        "Stage",
+        "FpsEnvironment",
+        "PaymentAction",
+        "SettleSchedule",
+        "FulfilmentEventSource",
+        "CatalogJson",
+        "PricingJson",
+        "MerchantName",
+        "FpsCredentialsSecretArn",
+    ] {
+        assert!(params[name].is_object(), "parameter {name}");
+    }
+    for name in [
+        "ShopUrl",
+        "ReturnUrl",
+        "OrderTableName",
+        "OrderTableStreamArn",
+    ] {
+        assert!(template["Outputs"][name].is_object(), "output {name}");
+    }
+}

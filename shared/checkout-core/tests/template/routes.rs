@@ -1,0 +1,89 @@
+//! HTTP routes and EventBridge triggers reach the functions that handle them.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[test]
+fn http_routes_reach_the_functions_that_declare_them() {
+    let template = template();
+    let api = resource(&template, "HttpApi");
+    assert_eq!(api["Type"], "AWS::Serverless::HttpApi");
+    assert_eq!(
+        api["Properties"]["StageName"], "$default",
+        "a named stage would prefix every rawPath"
+    );
+    let paths = api["Properties"]["DefinitionBody"]["paths"]
+        .as_object()
+        .expect("the API has an inline OpenAPI body");
+
+    let mut from_events = BTreeSet::new();
+    for (logical_id, binary, _) in FUNCTIONS {
+        let events = resource(&template, logical_id)["Properties"]["Events"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (name, event) in events {
+            if event["Type"] != "HttpApi" {
+                continue;
+            }
+            let props = &event["Properties"];
+            assert_eq!(
+                props["ApiId"],
+                json!({"Ref": "HttpApi"}),
+                "{logical_id}.{name}"
+            );
+            let path = props["Path"].as_str().expect("a path");
+            let method = props["Method"].as_str().expect("a method").to_lowercase();
+            let integration = &paths
+                .get(path)
+                .unwrap_or_else(|| panic!("no {path} in the OpenAPI body"))[&method]
+                ["x-amazon-apigateway-integration"];
+            assert_eq!(integration["type"], "aws_proxy");
+            assert_eq!(integration["payloadFormatVersion"], "2.0");
+            let uri = integration["uri"]["Fn::Sub"].as_str().expect("uri is !Sub");
+            assert!(
+                uri.ends_with(&format!(
+                    ":function:${{AWS::StackName}}-{binary}/invocations"
+                )),
+                "{method} {path} must invoke {binary}: {uri}"
+            );
+            from_events.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let in_body: BTreeSet<String> = paths
+        .iter()
+        .flat_map(|(path, methods)| {
+            methods
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(move |(m, _)| format!("{} {path}", m.to_uppercase()))
+        })
+        .collect();
+    assert_eq!(in_body, from_events);
+    let expected: BTreeSet<String> = ["GET /", "POST /checkout", "GET /return"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(from_events, expected);
+}
+
+/// The IAM statements name exactly the calls each function makes.
+#[test]
+fn settle_reservations_runs_on_the_schedule_and_on_order_fulfilled() {
+    let template = template();
+    let events = &resource(&template, "SettleReservationsFunction")["Properties"]["Events"];
+    assert_eq!(events["Sweep"]["Type"], "Schedule");
+    assert_eq!(
+        events["Sweep"]["Properties"]["Schedule"],
+        json!({"Ref": "SettleSchedule"})
+    );
+    assert_eq!(events["OrderFulfilled"]["Type"], "EventBridgeRule");
+    assert_eq!(
+        events["OrderFulfilled"]["Properties"]["Pattern"],
+        json!({"source": [{"Ref": "FulfilmentEventSource"}], "detail-type": ["OrderFulfilled"]})
+    );
+}
