@@ -3,7 +3,7 @@
 # on a free loopback port, stopped on the way out, pass or fail).
 #
 #   bash infra/local/test.sh                 # everything (what `make test` runs)
-#   bash infra/local/test.sh -p checkout-core store_dynamodb   # extra args go to nextest
+#   bash infra/local/test.sh -p checkout-core --test store   # extra args go to nextest
 #
 # Needs `make setup` first (make test does it).
 set -euo pipefail

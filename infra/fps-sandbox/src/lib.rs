@@ -1,5 +1,6 @@
 //! A local, stateful emulator of Amazon FPS (API 2010-08-28) and its Co-Branded UI, for
-//! development, tests and demos. See `README.md` in this crate for the HTTP surface.
+//! development, tests and demos. See `README.md` in this crate for the HTTP surface; "§N" and
+//! "decision N" in comments refer to the protocol reference, `docs/protocol.md`.
 //!
 //! In-process use (tests):
 //!

@@ -63,11 +63,19 @@ pub enum CallError {
     Rejected(FpsError),
     /// The request left and no usable answer came back (timeout, dropped connection, garbled
     /// body): FPS may or may not have acted. Resolve later with the same CallerReference.
-    #[error("outcome unknown after {attempts} attempt(s): {reason}")]
-    OutcomeUnknown { attempts: u32, reason: String },
+    #[error("outcome unknown after {attempts} attempt(s): {source}")]
+    OutcomeUnknown {
+        attempts: u32,
+        #[source]
+        source: TransportError,
+    },
     /// FPS was never reached (connection refused, DNS, TLS): nothing happened.
-    #[error("FPS not reached after {attempts} attempt(s): {reason}")]
-    NotSent { attempts: u32, reason: String },
+    #[error("FPS not reached after {attempts} attempt(s): {source}")]
+    NotSent {
+        attempts: u32,
+        #[source]
+        source: TransportError,
+    },
 }
 
 impl CallError {
@@ -82,6 +90,17 @@ impl CallError {
     }
 }
 
+/// Why no usable answer came back.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error(transparent)]
+    Request(reqwest::Error),
+    #[error("reading the answer")]
+    Body(#[source] reqwest::Error),
+    #[error(transparent)]
+    Response(ResponseError),
+}
+
 /// The HTTP client could not be built (its TLS backend failed to initialise).
 #[derive(Debug, thiserror::Error)]
 #[error("could not build the FPS HTTP client")]
@@ -90,8 +109,8 @@ pub struct BuildError(#[from] reqwest::Error);
 enum Attempt<T> {
     Done(T),
     Rejected(FpsError),
-    Unknown(String),
-    NotSent(String),
+    Unknown(TransportError),
+    NotSent(TransportError),
 }
 
 #[derive(Clone)]
@@ -175,20 +194,20 @@ impl FpsClient {
                     AttemptFailure::Rejected(error.class()),
                     CallError::Rejected(error),
                 ),
-                Attempt::NotSent(reason) => (
+                Attempt::NotSent(source) => (
                     AttemptFailure::NotSent,
                     CallError::NotSent {
                         attempts: attempt,
-                        reason,
+                        source,
                     },
                 ),
-                Attempt::Unknown(reason) => {
-                    warn!(action = R::ACTION, attempt, %reason, "FPS outcome unknown");
+                Attempt::Unknown(source) => {
+                    warn!(action = R::ACTION, attempt, error = %source, "FPS outcome unknown");
                     (
                         AttemptFailure::OutcomeUnknown,
                         CallError::OutcomeUnknown {
                             attempts: attempt,
-                            reason,
+                            source,
                         },
                     )
                 }
@@ -227,13 +246,13 @@ impl FpsClient {
         let response = match builder.timeout(timeout).send().await {
             Ok(response) => response,
             // Connecting failed: the request never left, so nothing can have happened.
-            Err(e) if e.is_connect() => return Attempt::NotSent(e.to_string()),
-            Err(e) => return Attempt::Unknown(e.to_string()),
+            Err(e) if e.is_connect() => return Attempt::NotSent(TransportError::Request(e)),
+            Err(e) => return Attempt::Unknown(TransportError::Request(e)),
         };
         let status = response.status().as_u16();
         let body = match response.text().await {
             Ok(body) => body,
-            Err(e) => return Attempt::Unknown(format!("reading the answer: {e}")),
+            Err(e) => return Attempt::Unknown(TransportError::Body(e)),
         };
         match parse_response::<R::Response>(status, &body) {
             Ok(parsed) => Attempt::Done(parsed),
@@ -250,7 +269,9 @@ impl FpsClient {
                     http_status,
                 })
             }
-            Err(ResponseError::Invalid { reason, .. }) => Attempt::Unknown(reason),
+            Err(invalid @ ResponseError::Invalid { .. }) => {
+                Attempt::Unknown(TransportError::Response(invalid))
+            }
         }
     }
 }

@@ -37,10 +37,6 @@ impl FpsGateway {
             signature_method: SignatureMethod::HmacSha256,
         }
     }
-
-    pub fn client(&self) -> &FpsClient {
-        &self.client
-    }
 }
 
 /// The one mapping from an FPS call's failure to what the shop knows about the money.
@@ -248,6 +244,8 @@ impl PaymentGateway for FpsGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fps_protocol::client::TransportError;
+    use fps_protocol::xml::ResponseError;
     use fps_protocol::{ErrorCode, FpsError};
 
     fn rejected(code: &str, http_status: u16) -> CallError {
@@ -256,6 +254,13 @@ mod tests {
             message: "m".into(),
             request_id: None,
             http_status,
+        })
+    }
+
+    fn garbled() -> TransportError {
+        TransportError::Response(ResponseError::Invalid {
+            http_status: 200,
+            reason: "not XML".into(),
         })
     }
 
@@ -285,14 +290,14 @@ mod tests {
         assert!(matches!(
             gateway_error(CallError::OutcomeUnknown {
                 attempts: 1,
-                reason: "timeout".into()
+                source: garbled(),
             }),
             GatewayError::OutcomeUnknown(_)
         ));
         assert!(matches!(
             gateway_error(CallError::NotSent {
                 attempts: 4,
-                reason: "refused".into()
+                source: garbled(),
             }),
             GatewayError::NotSent(_)
         ));

@@ -1,6 +1,5 @@
 //! The order: what was bought, what FPS said, and the legal moves between states. Pure: no I/O.
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::catalog::PricedCart;
@@ -11,7 +10,7 @@ use crate::domain::payment::TransactionStatus;
 /// FPS keeps a reserve for 7 days, then cancels it (§6.3).
 pub const RESERVE_LIFETIME: Duration = Duration::days(7);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentAction {
     /// Charge now.
     Pay,
@@ -38,7 +37,7 @@ impl PaymentAction {
 
 macro_rules! states {
     ($( $(#[$doc:meta])* $variant:ident ),* $(,)?) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum OrderState {
             $( $(#[$doc])* $variant, )*
         }
@@ -114,14 +113,13 @@ impl OrderState {
 }
 
 /// Who holds a claimed order, and until when. A claim whose lease ran out may be taken over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     pub owner: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// The order id, and FPS's CallerReference for the token and the Pay/Reserve.
     pub caller_reference: String,

@@ -2,10 +2,8 @@
 //! paid, and where the gateway says the payment stands. The stored text forms (`CC`,
 //! `Reserved`, …) are part of the order table's format: changing them breaks stored orders.
 
-use serde::{Deserialize, Serialize};
-
 /// The instrument the buyer chose when authorising.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentMethod {
     /// The buyer's Amazon Payments balance.
     AmazonBalance,
@@ -35,7 +33,7 @@ impl PaymentMethod {
 }
 
 /// Where a payment (charge, reserve or settle) stands, as the gateway reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionStatus {
     /// Funds moved.
     Success,

@@ -9,9 +9,7 @@ use url::Url;
 use crate::domain::money::Amount;
 use crate::domain::order::PaymentAction;
 use crate::domain::payment::{PaymentMethod, TransactionStatus};
-
-/// Any error kept as a source.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::ports::BoxError;
 
 /// What the buyer is asked to authorise.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,3 +3,6 @@
 pub mod clock;
 pub mod gateway;
 pub mod store;
+
+/// Any error, kept as the source of a port's error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -21,13 +21,14 @@ pub enum StoreError {
         /// What was being done, and the database's own words.
         context: String,
         #[source]
-        source: crate::ports::gateway::BoxError,
+        source: crate::ports::BoxError,
     },
     /// A stored item does not decode into an order.
-    #[error("order {caller_reference} is corrupt: {reason}")]
+    #[error("order {caller_reference} is corrupt: {source}")]
     Corrupt {
         caller_reference: String,
-        reason: String,
+        #[source]
+        source: crate::ports::BoxError,
     },
 }
 

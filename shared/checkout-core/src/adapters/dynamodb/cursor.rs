@@ -16,11 +16,11 @@ const KEY_ATTRIBUTES: [&str; 3] = [attr::CALLER_REFERENCE, attr::DUE_BUCKET, att
 /// A cursor too long to have come from us is refused before decoding.
 const MAX_CURSOR_LEN: usize = 2048;
 
-fn invalid(reason: impl Into<String>) -> StoreError {
+fn invalid(reason: impl std::fmt::Display) -> StoreError {
     // `StoreError` has no variant for bad input; `Corrupt` is the non-retryable one.
     StoreError::Corrupt {
         caller_reference: "(due-page cursor)".to_owned(),
-        reason: format!("malformed due-page cursor: {}", reason.into()),
+        source: format!("malformed due-page cursor: {reason}").into(),
     }
 }
 

@@ -24,6 +24,34 @@ use crate::ports::store::StoreError;
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
 
+/// What is wrong with an item (or an order that cannot become one), naming the attribute;
+/// keeps the underlying error when there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ItemError {
+    message: String,
+    #[source]
+    source: Option<crate::ports::BoxError>,
+}
+
+impl ItemError {
+    fn caused(message: String, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            message,
+            source: Some(Box::new(source)),
+        }
+    }
+}
+
+impl From<String> for ItemError {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            source: None,
+        }
+    }
+}
+
 /// Attribute names of an order item (and of its nested maps).
 pub mod attr {
     /// Partition key: the order id, FPS's CallerReference.
@@ -84,20 +112,21 @@ const TIMESTAMP: &[time::format_description::FormatItem<'static>] = time::macros
 );
 
 /// Formats an instant the way the table stores it (and the `byDue` index sorts it).
-pub fn format_timestamp(at: OffsetDateTime) -> Result<String, String> {
+pub fn format_timestamp(at: OffsetDateTime) -> Result<String, ItemError> {
     let utc = at.to_offset(UtcOffset::UTC);
     if !(0..=9999).contains(&utc.year()) {
-        return Err(format!("year {} is outside 0000–9999", utc.year()));
+        return Err(format!("year {} is outside 0000–9999", utc.year()).into());
     }
-    utc.format(TIMESTAMP).map_err(|e| e.to_string())
+    utc.format(TIMESTAMP)
+        .map_err(|e| ItemError::caused(format!("{at} cannot be formatted"), e))
 }
 
 /// Parses the stored form; also takes any RFC 3339 text (an item written by hand).
-pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, String> {
+pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ItemError> {
     PrimitiveDateTime::parse(text, TIMESTAMP)
         .map(PrimitiveDateTime::assume_utc)
         .or_else(|_| OffsetDateTime::parse(text, &Rfc3339))
-        .map_err(|_| format!("{text:?} is not an RFC 3339 timestamp"))
+        .map_err(|e| ItemError::caused(format!("{text:?} is not an RFC 3339 timestamp"), e))
 }
 
 fn s(value: impl Into<String>) -> AttributeValue {
@@ -111,13 +140,13 @@ fn n(value: impl ToString) -> AttributeValue {
 /// Encodes an order as the item `PutItem` writes: every field, plus the sparse index keys
 /// when they apply. Fails (as `Corrupt`) only for orders DynamoDB could not index.
 pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
+    let corrupt = |error: ItemError| StoreError::Corrupt {
         caller_reference: order.caller_reference.clone(),
-        reason,
+        source: Box::new(error),
     };
     let time = |at: OffsetDateTime| format_timestamp(at).map(s).map_err(corrupt);
     if order.caller_reference.is_empty() {
-        return Err(corrupt("callerReference is empty".to_owned()));
+        return Err(corrupt("callerReference is empty".to_owned().into()));
     }
 
     let mut item = Item::new();
@@ -140,7 +169,7 @@ pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
     if let Some(id) = &order.transaction_id {
         // An index key may not be an empty string: DynamoDB would refuse the whole write.
         if id.is_empty() {
-            return Err(corrupt("transactionId is empty".to_owned()));
+            return Err(corrupt("transactionId is empty".to_owned().into()));
         }
         item.insert(attr::TRANSACTION_ID.into(), s(id));
     }
@@ -223,15 +252,15 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn missing(&self, name: &str) -> String {
-        format!("{}{name} is missing", self.path)
+    fn missing(&self, name: &str) -> ItemError {
+        format!("{}{name} is missing", self.path).into()
     }
 
-    fn wrong(&self, name: &str, want: &str) -> String {
-        format!("{}{name} is not {want}", self.path)
+    fn wrong(&self, name: &str, want: &str) -> ItemError {
+        format!("{}{name} is not {want}", self.path).into()
     }
 
-    fn opt_string(&self, name: &str) -> Result<Option<String>, String> {
+    fn opt_string(&self, name: &str) -> Result<Option<String>, ItemError> {
         match self.get(name) {
             None => Ok(None),
             Some(AttributeValue::S(text)) => Ok(Some(text.clone())),
@@ -239,11 +268,11 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn string(&self, name: &str) -> Result<String, String> {
+    fn string(&self, name: &str) -> Result<String, ItemError> {
         self.opt_string(name)?.ok_or_else(|| self.missing(name))
     }
 
-    fn opt_number(&self, name: &str) -> Result<Option<&'a str>, String> {
+    fn opt_number(&self, name: &str) -> Result<Option<&'a str>, ItemError> {
         match self.get(name) {
             None => Ok(None),
             Some(AttributeValue::N(text)) => Ok(Some(text.as_str())),
@@ -251,44 +280,50 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn number(&self, name: &str) -> Result<&'a str, String> {
+    fn number(&self, name: &str) -> Result<&'a str, ItemError> {
         self.opt_number(name)?.ok_or_else(|| self.missing(name))
     }
 
     /// A sum of money: decimal, never float. DynamoDB gives numbers back normalised (`25.5`);
     /// restore the two places the order was written with.
-    fn money(&self, name: &str) -> Result<Decimal, String> {
-        parse_money(self.number(name)?).map_err(|why| format!("{}{name} {why}", self.path))
+    fn money(&self, name: &str) -> Result<Decimal, ItemError> {
+        parse_money(self.number(name)?)
+            .map_err(|why| ItemError::caused(format!("{}{name} {why}", self.path), why))
     }
 
-    fn amount(&self, name: &str) -> Result<Amount, String> {
-        Amount::new(self.money(name)?).map_err(|e| format!("{}{name}: {e}", self.path))
+    fn amount(&self, name: &str) -> Result<Amount, ItemError> {
+        Amount::new(self.money(name)?)
+            .map_err(|e| ItemError::caused(format!("{}{name}: {e}", self.path), e))
     }
 
-    fn opt_amount(&self, name: &str) -> Result<Option<Amount>, String> {
+    fn opt_amount(&self, name: &str) -> Result<Option<Amount>, ItemError> {
         match self.opt_number(name)? {
             None => Ok(None),
             Some(_) => self.amount(name).map(Some),
         }
     }
 
-    fn integer<T: FromStr>(&self, name: &str) -> Result<T, String> {
+    fn integer<T: FromStr>(&self, name: &str) -> Result<T, ItemError> {
         let text = self.number(name)?;
         text.parse().map_err(|_| {
             format!(
                 "{}{name} {text:?} is not a whole number in range",
                 self.path
             )
+            .into()
         })
     }
 
-    fn opt_time(&self, name: &str) -> Result<Option<OffsetDateTime>, String> {
+    fn opt_time(&self, name: &str) -> Result<Option<OffsetDateTime>, ItemError> {
         self.opt_string(name)?
-            .map(|text| parse_timestamp(&text).map_err(|why| format!("{}{name}: {why}", self.path)))
+            .map(|text| {
+                parse_timestamp(&text)
+                    .map_err(|why| ItemError::caused(format!("{}{name}: {why}", self.path), why))
+            })
             .transpose()
     }
 
-    fn time(&self, name: &str) -> Result<OffsetDateTime, String> {
+    fn time(&self, name: &str) -> Result<OffsetDateTime, ItemError> {
         self.opt_time(name)?.ok_or_else(|| self.missing(name))
     }
 
@@ -296,25 +331,30 @@ impl<'a> Fields<'a> {
         &self,
         name: &str,
         parse: impl Fn(&str) -> Option<T>,
-    ) -> Result<Option<T>, String> {
+    ) -> Result<Option<T>, ItemError> {
         self.opt_string(name)?
             .map(|text| {
-                parse(&text)
-                    .ok_or_else(|| format!("{}{name} {text:?} is not a known value", self.path))
+                parse(&text).ok_or_else(|| {
+                    format!("{}{name} {text:?} is not a known value", self.path).into()
+                })
             })
             .transpose()
     }
 
-    fn enumeration<T>(&self, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T, String> {
+    fn enumeration<T>(
+        &self,
+        name: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<T, ItemError> {
         self.opt_enum(name, parse)?
             .ok_or_else(|| self.missing(name))
     }
 }
 
-fn parse_money(text: &str) -> Result<Decimal, String> {
+fn parse_money(text: &str) -> Result<Decimal, ItemError> {
     let mut value = Decimal::from_str(text)
         .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| format!("{text:?} is not a decimal number"))?;
+        .map_err(|e| ItemError::caused(format!("{text:?} is not a decimal number"), e))?;
     if value.scale() < 2 {
         value.rescale(2);
     }
@@ -327,16 +367,17 @@ pub fn order_from_item(item: &Item) -> Result<Order, StoreError> {
         Some(AttributeValue::S(text)) => text.clone(),
         _ => String::from("(no callerReference)"),
     };
-    decode(item).map_err(|reason| StoreError::Corrupt {
+    decode(item).map_err(|error| StoreError::Corrupt {
         caller_reference,
-        reason,
+        source: Box::new(error),
     })
 }
 
-fn decode(item: &Item) -> Result<Order, String> {
+fn decode(item: &Item) -> Result<Order, ItemError> {
     let f = Fields::new(item, "");
     let currency = f.string(attr::CURRENCY)?;
-    Amount::check_currency(&currency).map_err(|e| e.to_string())?;
+    Amount::check_currency(&currency)
+        .map_err(|e| ItemError::caused(format!("{}: {e}", attr::CURRENCY), e))?;
     let lease = match f.get(attr::LEASE) {
         None => None,
         Some(AttributeValue::M(map)) => {
@@ -378,7 +419,7 @@ fn decode(item: &Item) -> Result<Order, String> {
     })
 }
 
-fn decode_lines(f: &Fields<'_>) -> Result<Vec<PricedLine>, String> {
+fn decode_lines(f: &Fields<'_>) -> Result<Vec<PricedLine>, ItemError> {
     let list = match f.get(attr::ITEMS) {
         Some(AttributeValue::L(list)) => list,
         Some(_) => return Err(f.wrong(attr::ITEMS, "a list (L)")),
@@ -388,7 +429,7 @@ fn decode_lines(f: &Fields<'_>) -> Result<Vec<PricedLine>, String> {
         .enumerate()
         .map(|(i, value)| {
             let AttributeValue::M(map) = value else {
-                return Err(format!("items[{i}] is not a map (M)"));
+                return Err(format!("items[{i}] is not a map (M)").into());
             };
             let l = Fields::new(map, format!("items[{i}]."));
             Ok(PricedLine {
@@ -403,218 +444,4 @@ fn decode_lines(f: &Fields<'_>) -> Result<Vec<PricedLine>, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rust_decimal_macros::dec;
-    use time::macros::datetime;
-    use time::Duration;
-
-    fn cart() -> PricedCart {
-        PricedCart {
-            lines: vec![
-                PricedLine {
-                    sku: "TEE".into(),
-                    name: "T-shirt".into(),
-                    unit_price: dec!(12.75),
-                    quantity: 2,
-                    line_total: dec!(25.50),
-                },
-                PricedLine {
-                    sku: "MUG".into(),
-                    name: "Mug".into(),
-                    unit_price: dec!(8.10),
-                    quantity: 1,
-                    line_total: dec!(8.10),
-                },
-            ],
-            items_total: dec!(33.60),
-            tax: dec!(2.77),
-            shipping: dec!(5.00),
-            fees: dec!(0.50),
-            total: Amount::parse("41.87").unwrap(),
-        }
-    }
-
-    fn order(action: PaymentAction) -> Order {
-        Order::new(
-            "order-1".into(),
-            cart(),
-            action,
-            datetime!(2024-05-01 12:00:00.123456789 UTC),
-        )
-    }
-
-    fn lease(at: OffsetDateTime) -> Lease {
-        Lease {
-            owner: "worker-1".into(),
-            expires_at: at + Duration::seconds(30),
-        }
-    }
-
-    fn has(item: &Item, name: &str) -> bool {
-        item.contains_key(name)
-    }
-
-    #[test]
-    fn sparse_index_keys_are_absent_unless_they_apply() {
-        let now = datetime!(2024-05-01 12:00:01 UTC);
-        // Awaiting authorisation: in neither index.
-        let waiting = order(PaymentAction::Pay);
-        let item = order_to_item(&waiting).unwrap();
-        for name in [attr::DUE_BUCKET, attr::DUE_AT, attr::TRANSACTION_ID] {
-            assert!(!has(&item, name), "{name} present in {item:?}");
-        }
-
-        // Charging: due when the lease runs out, no transaction yet.
-        let charging = waiting
-            .claim_for_charge("tok", Some(PaymentMethod::CreditCard), lease(now), now)
-            .unwrap();
-        let item = order_to_item(&charging).unwrap();
-        assert!(!has(&item, attr::TRANSACTION_ID));
-        assert_eq!(item[attr::DUE_BUCKET], s(DUE_BUCKET));
-        assert_eq!(
-            item[attr::DUE_AT],
-            s("2024-05-01T12:00:31.000000000Z"),
-            "dueAt is the lease expiry"
-        );
-
-        // Paid: has a transaction, never due again.
-        let paid = charging
-            .record_transaction("TX1", TransactionStatus::Success, None, None, now)
-            .unwrap();
-        let item = order_to_item(&paid).unwrap();
-        assert_eq!(item[attr::TRANSACTION_ID], s("TX1"));
-        assert!(!has(&item, attr::DUE_BUCKET));
-        assert!(!has(&item, attr::DUE_AT));
-        // Nor is the lease kept once the claim is over.
-        assert!(!has(&item, attr::LEASE));
-
-        // Failed without ever reaching FPS: nothing to index.
-        let failed = order(PaymentAction::Pay).fail("X", "no", now).unwrap();
-        let item = order_to_item(&failed).unwrap();
-        for name in [attr::DUE_BUCKET, attr::DUE_AT, attr::TRANSACTION_ID] {
-            assert!(!has(&item, name), "{name} present in {item:?}");
-        }
-    }
-
-    #[test]
-    fn every_field_round_trips() {
-        let now = datetime!(2024-05-01 12:00:01.5 UTC);
-        let reserved = order(PaymentAction::Reserve)
-            .claim_for_charge("tok-9", Some(PaymentMethod::CreditCard), lease(now), now)
-            .unwrap()
-            .record_transaction(
-                "TX9",
-                TransactionStatus::Reserved,
-                Some("Success".into()),
-                Some("ok".into()),
-                now,
-            )
-            .unwrap()
-            .fulfil(Some(Amount::parse("40").unwrap()), now + Duration::hours(1))
-            .unwrap()
-            .unwrap();
-        let mut full = reserved.clone();
-        full.lease = Some(lease(now));
-        full.settled_at = Some(now + Duration::days(1));
-        for o in [order(PaymentAction::Pay), reserved, full] {
-            let item = order_to_item(&o).unwrap();
-            assert_eq!(order_from_item(&item).unwrap(), o);
-        }
-    }
-
-    #[test]
-    fn items_are_readable_and_money_is_plain_decimal() {
-        let item = order_to_item(&order(PaymentAction::Reserve)).unwrap();
-        assert_eq!(item[attr::AMOUNT], n("41.87"));
-        assert_eq!(item[attr::SHIPPING], n("5.00"));
-        assert_eq!(item[attr::CURRENCY], s("USD"));
-        assert_eq!(item[attr::ACTION], s("Reserve"));
-        assert_eq!(item[attr::STATE], s("AwaitingAuthorization"));
-        assert_eq!(item[attr::CREATED_AT], s("2024-05-01T12:00:00.123456789Z"));
-        assert_eq!(item[attr::VERSION], n("0"));
-        let AttributeValue::L(lines) = &item[attr::ITEMS] else {
-            panic!("items is not a list");
-        };
-        let AttributeValue::M(first) = &lines[0] else {
-            panic!("line is not a map");
-        };
-        assert_eq!(first[attr::LINE_UNIT_PRICE], n("12.75"));
-        assert_eq!(first[attr::LINE_QUANTITY], n("2"));
-    }
-
-    #[test]
-    fn normalised_numbers_from_dynamodb_decode_to_cents() {
-        let o = order(PaymentAction::Pay);
-        let mut item = order_to_item(&o).unwrap();
-        // Real DynamoDB answers `5` for `5.00` and `33.6` for `33.60`.
-        item.insert(attr::SHIPPING.into(), n("5"));
-        item.insert(attr::ITEMS_TOTAL.into(), n("33.6"));
-        item.insert(attr::AMOUNT.into(), n("4.187E+1"));
-        let back = order_from_item(&item).unwrap();
-        assert_eq!(back, o);
-        assert_eq!(back.cart.shipping.to_string(), "5.00");
-        assert_eq!(back.cart.items_total.to_string(), "33.60");
-    }
-
-    #[test]
-    fn bad_items_are_corrupt_not_panics() {
-        let good = order_to_item(&order(PaymentAction::Pay)).unwrap();
-        let cases: Vec<(&str, Option<AttributeValue>)> = vec![
-            (attr::AMOUNT, Some(s("41.87"))),
-            (attr::AMOUNT, Some(n("0"))),
-            (attr::AMOUNT, Some(n("lots"))),
-            (attr::STATE, Some(s("Teleported"))),
-            (attr::ACTION, None),
-            (attr::CURRENCY, Some(s("EUR"))),
-            (attr::VERSION, Some(n("-1"))),
-            (attr::CREATED_AT, Some(s("yesterday"))),
-            (attr::ITEMS, Some(AttributeValue::L(vec![s("x")]))),
-            (attr::LEASE, Some(s("me"))),
-        ];
-        for (name, value) in cases {
-            let mut item = good.clone();
-            match value.clone() {
-                Some(v) => item.insert(name.into(), v),
-                None => item.remove(name),
-            };
-            match order_from_item(&item) {
-                Err(StoreError::Corrupt {
-                    caller_reference,
-                    reason,
-                }) => {
-                    assert_eq!(caller_reference, "order-1");
-                    assert!(reason.contains(name), "{reason}");
-                }
-                other => panic!("{name} = {value:?}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn orders_dynamodb_cannot_index_are_refused() {
-        let mut o = order(PaymentAction::Pay);
-        o.transaction_id = Some(String::new());
-        assert!(matches!(order_to_item(&o), Err(StoreError::Corrupt { .. })));
-        let mut o = order(PaymentAction::Pay);
-        o.caller_reference = String::new();
-        assert!(matches!(order_to_item(&o), Err(StoreError::Corrupt { .. })));
-    }
-
-    #[test]
-    fn timestamps_sort_as_text_and_take_other_offsets() {
-        let a = datetime!(2024-05-01 09:59:59.999999999 UTC);
-        let b = datetime!(2024-05-01 12:00:00 +02:00); // 10:00:00Z
-        let (ta, tb) = (format_timestamp(a).unwrap(), format_timestamp(b).unwrap());
-        assert_eq!(tb, "2024-05-01T10:00:00.000000000Z");
-        assert!(ta < tb);
-        assert_eq!(ta.len(), tb.len());
-        assert_eq!(parse_timestamp(&tb).unwrap(), b);
-        assert_eq!(
-            parse_timestamp("2024-05-01T10:00:00Z").unwrap(),
-            b,
-            "plain RFC 3339 is read too"
-        );
-        assert!(parse_timestamp("2024-05-01").is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,171 @@
+//! Settle phase: one scheduled sweep over many fulfilled reservations with every Settle delayed
+//! at the emulator — by the release binary on moto, and in-process on the in-memory store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use checkout_core::adapters::memory::MemoryStore;
+use checkout_core::domain::order::PaymentAction;
+use checkout_core::ports::clock::SystemClock;
+use checkout_core::use_cases::settle::{Settlement, SweepSettings};
+use fps_sandbox::FaultKind;
+
+use super::checks::ok;
+use super::profile::Profile;
+use super::{Bench, SETTLE};
+use crate::events;
+use crate::proxy::Service;
+use crate::report::Line;
+use crate::seed::{self, Error, Seeder};
+use crate::stub::RuntimeStub;
+
+const THROUGHPUT_RATIO: f64 = 0.8;
+
+impl Bench {
+    /// The emulator holds each of the next `n` Settle calls `settle_latency_ms` before answering.
+    async fn delay_next_settles(&self, n: usize) -> Result<(), Error> {
+        self.sandbox
+            .control()
+            .inject_fault(
+                "Settle",
+                FaultKind::Latency {
+                    ms: self.cli.settle_latency_ms,
+                },
+                u32::try_from(n).unwrap_or(u32::MAX),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One scheduled sweep over `settle_orders` fulfilled reservations, every Settle delayed
+    /// `settle_latency_ms` at the emulator.
+    pub(super) async fn settle_throughput(&mut self) -> Result<(), Error> {
+        let n = self.cli.settle_orders;
+        let latency = Duration::from_millis(self.cli.settle_latency_ms);
+        println!("bench: settle throughput, {n} fulfilled reservations, Settle +{latency:?}");
+        let table = seed::fresh_table("sweep").await?;
+        let seeder = Seeder::on_table(&self.sandbox, &table, PaymentAction::Reserve).await?;
+        seeder.reservations(n, true).await?;
+        let control = self.sandbox.control();
+        self.delay_next_settles(n).await?;
+        let settle = self.function(SETTLE, &table, PaymentAction::Reserve);
+        let stub = RuntimeStub::start().await?;
+        let running = settle.spawn(&stub.api_address(), &self.log("settle-sweep"))?;
+        stub.wait_for_start(Duration::from_secs(10)).await?;
+        self.recorder.take();
+        let answer = stub
+            .invoke(&events::scheduled()?, Duration::from_secs(900))
+            .await?;
+        running.stop().await;
+        control.clear_faults().await?;
+        ok(&answer).map_err(|e| format!("sweep: {e}: {}", answer.body))?;
+        let calls = self.recorder.take();
+        let profile = Profile::of(&calls, 0);
+        let count = |op: &str| {
+            profile
+                .calls
+                .get(&(Service::DynamoDb, op.to_owned()))
+                .or_else(|| profile.calls.get(&(Service::Fps, op.to_owned())))
+                .copied()
+                .unwrap_or(0)
+        };
+        let settings = SweepSettings::default();
+        let queries_off_index = calls
+            .iter()
+            .filter(|c| c.operation == "Query" && c.index.as_deref() != Some("byDue"))
+            .count();
+        let max_queries = n.div_ceil(settings.page_size as usize) + 1;
+        let per_order_ok = count("PutItem") == 2 * n && count("Settle") == n;
+        let only_expected = profile
+            .calls
+            .keys()
+            .all(|(_, op)| matches!(op.as_str(), "Query" | "PutItem" | "Settle"));
+        self.report.push(
+            Line::new(
+                "Round trips",
+                "sweep (schedule)",
+                format!("{} for {n} orders", profile.calls_text()),
+            )
+            .gate(
+                format!(
+                    "per order PutItem ×2 (claim, result) + Settle ×1; Query only on byDue, ≤ {max_queries}"
+                ),
+                per_order_ok && only_expected && queries_off_index == 0 && count("Query") <= max_queries,
+            ),
+        );
+        self.report.push(throughput_line(
+            "release binary, moto",
+            n,
+            answer.latency(),
+            latency,
+            settings.concurrency,
+        ));
+
+        // The same sweep in-process on the in-memory store: what the sweep itself sustains
+        // against FPS latency when the table keeps up (moto serialises every request).
+        let store = Arc::new(MemoryStore::new());
+        let seeder = Seeder::new(&self.sandbox, store.clone(), PaymentAction::Reserve)?;
+        seeder.reservations(n, true).await?;
+        self.delay_next_settles(n).await?;
+        let settlement = Settlement::new(
+            store,
+            checkout_core::adapters::fps::FpsGateway::new(
+                self.sandbox.fps_client()?,
+                self.sandbox.cbui_url(),
+            ),
+            Arc::new(SystemClock),
+            SweepSettings::default(),
+        );
+        let started = Instant::now();
+        let summary = settlement
+            .sweep(tokio::time::Instant::now() + Duration::from_secs(900))
+            .await;
+        let elapsed = started.elapsed();
+        control.clear_faults().await?;
+        let settled = (summary.settled + summary.pending) as usize;
+        if settled != n {
+            return Err(format!("in-memory sweep settled {settled} of {n}: {summary:?}").into());
+        }
+        self.report.push(throughput_line(
+            "sweep in-process, in-memory store",
+            n,
+            elapsed,
+            latency,
+            settings.concurrency,
+        ));
+        self.report.notes.push(format!(
+            "Sweep answer: {}",
+            answer.body.chars().take(400).collect::<String>()
+        ));
+        Ok(())
+    }
+}
+
+fn throughput_line(
+    how: &str,
+    n: usize,
+    elapsed: Duration,
+    latency: Duration,
+    concurrency: usize,
+) -> Line {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let bound = latency.as_secs_f64() * n as f64 / concurrency as f64;
+    let ratio = bound / seconds;
+    Line::new(
+        "Settle throughput",
+        &format!("{SETTLE} ({how})"),
+        format!(
+            "{:.0} settled/s ({n} in {:.2} s; ratio {ratio:.2})",
+            n as f64 / seconds,
+            elapsed.as_secs_f64()
+        ),
+    )
+    .baseline(format!(
+        "bound {bound:.2} s = {n} × {} ms / {concurrency}",
+        latency.as_millis()
+    ))
+    .target(
+        format!("ratio ≥ {THROUGHPUT_RATIO}"),
+        ratio >= THROUGHPUT_RATIO,
+    )
+}
