@@ -180,10 +180,12 @@ impl Stack {
             start: start_checkout::Service {
                 checkout: Checkout::new(store.clone(), fps(), app_clock.clone(), settings()),
                 shop: shop.clone(),
+                security: checkout_core::web::SecurityHeaders::new(&sandbox.cbui_url()),
             },
             ret: cbui_return::Service {
                 checkout: Checkout::new(store.clone(), fps(), app_clock.clone(), settings()),
                 shop: shop.clone(),
+                security: checkout_core::web::SecurityHeaders::new(&sandbox.cbui_url()),
             },
         });
         let settle = Arc::new(settle_reservations::Service {
@@ -252,8 +254,18 @@ impl Stack {
         }
     }
 
-    /// Sends an `OrderFulfilled` event for an order.
+    /// Sends an `OrderFulfilled` event for an order (it settles at once).
     pub async fn fulfil(&self, caller_reference: &str) -> settle_reservations::Outcome {
+        self.try_fulfil(caller_reference)
+            .await
+            .expect("OrderFulfilled")
+    }
+
+    /// Sends an `OrderFulfilled` event for an order; the handler's answer, refusals included.
+    pub async fn try_fulfil(
+        &self,
+        caller_reference: &str,
+    ) -> Result<settle_reservations::Outcome, settle_reservations::HandlerError> {
         let event = event(
             "OrderFulfilled",
             serde_json::json!({"callerReference": caller_reference}),
@@ -264,7 +276,15 @@ impl Stack {
                 tokio::time::Instant::now() + std::time::Duration::from_secs(10),
             )
             .await
-            .expect("OrderFulfilled")
+    }
+
+    /// Records an order as shipped without settling it (the sweep settles it).
+    pub async fn mark_fulfilled(&self, caller_reference: &str) {
+        self.settle
+            .settlement
+            .mark_fulfilled(caller_reference, None)
+            .await
+            .expect("mark fulfilled");
     }
 
     pub async fn shutdown(self) {

@@ -142,25 +142,39 @@ async fn reserve_journey_then_fulfilment_and_sweep_settle() {
         .await;
     let (status, page) = get(&stack, &back).await;
     assert_eq!(status, 200);
-    assert!(page.contains("Your card has been authorised"), "{page}");
+    // Accepted but still pending: the page says so (issue 12: pending is not "authorised").
+    assert!(
+        page.contains("confirming the authorisation on your card"),
+        "{page}"
+    );
+    assert!(page.contains("do not pay again"), "{page}");
     assert_eq!(stack.order(&cr).await.state, OrderState::ReservePending);
 
-    match stack.fulfil(&cr).await {
-        settle_reservations::Outcome::Fulfilled {
-            caller_reference, ..
-        } => assert_eq!(caller_reference, cr),
-        other => panic!("{other:?}"),
-    }
+    // Not shipped against until FPS confirms the reserve.
+    let refused = stack.try_fulfil(&cr).await.expect_err("not confirmed yet");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(refused).error_type,
+        "ReserveNotConfirmed"
+    );
     stack
         .control
         .advance_clock(Duration::from_secs(2))
         .await
         .unwrap();
     let summary = stack.sweep().await;
-    assert_eq!(
-        summary.pending, 1,
-        "reconciled and settled in one sweep: {summary:?}"
-    );
+    assert_eq!(summary.reserved, 1, "reconciled: {summary:?}");
+
+    // A valid fulfilment settles at once (FPS answers Pending first).
+    match stack.fulfil(&cr).await {
+        settle_reservations::Outcome::Fulfilled {
+            caller_reference,
+            state,
+        } => {
+            assert_eq!(caller_reference, cr);
+            assert_eq!(state, "SettlePending");
+        }
+        other => panic!("{other:?}"),
+    }
     stack
         .control
         .advance_clock(Duration::from_secs(2))

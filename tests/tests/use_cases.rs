@@ -93,15 +93,21 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
                 let (cr, query) = authorised(stack, Persona::Card).await;
                 let done = stack.checkout.complete(&query).await.expect("complete");
                 assert_eq!(done.order.state, OrderState::ReservePending);
-                stack.fulfil(&cr).await;
                 cr
             }
         })
         .buffer_unordered(16)
         .collect()
         .await;
-    // Let the emulator finish the reserves (Pending → Reserved).
+    // Let the emulator finish the reserves (Pending → Reserved), and see them confirmed: only a
+    // confirmed reserve is shipped against.
     advance_emulator(&stack, Duration::from_secs(2)).await;
+    let confirmed = stack.sweep().await;
+    assert_eq!(confirmed.reserved, 200, "{confirmed:?}");
+    // Shipped, with the Settles left to the sweeps (an OrderFulfilled event would settle at once).
+    futures::stream::iter(&orders)
+        .for_each_concurrent(16, |cr| stack.mark_fulfilled(cr))
+        .await;
     let (a, b, c) = tokio::join!(stack.sweep(), stack.sweep(), stack.sweep());
     // Every order moves at least once. It may move again in another sweep: pages are read
     // lazily, so a sweep that reads a page late finds orders another sweep already settled
@@ -196,15 +202,20 @@ async fn commit_then_drop_on_settle_is_resolved_without_a_second_settle() {
     let stack = Stack::start(PaymentAction::Reserve).await;
     let (cr, query) = authorised(&stack, Persona::Card).await;
     stack.checkout.complete(&query).await.expect("complete");
-    stack.fulfil(&cr).await;
     advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.sweep().await;
+    assert_eq!(stack.order(&cr).await.state, OrderState::Reserved);
     stack
         .control
         .inject_fault("Settle", FaultKind::DropAfterCommit, 1)
         .await
         .unwrap();
-    let first = stack.sweep().await;
-    assert_eq!(first.unresolved, 1, "{first:?}");
+    // The fulfilment's own Settle commits and its answer is lost: the order stays claimed.
+    let first = stack.fulfil(&cr).await;
+    assert!(
+        matches!(&first, settle_reservations::Outcome::Fulfilled { state, .. } if state == "Settling"),
+        "{first:?}"
+    );
     assert_eq!(stack.order(&cr).await.state, OrderState::Settling);
     stack.clock.advance(time::Duration::seconds(61));
     advance_emulator(&stack, Duration::from_secs(2)).await;
@@ -278,7 +289,12 @@ async fn a_reservation_older_than_seven_days_is_expired_not_settled() {
     let week = time::Duration::days(7) + time::Duration::hours(1);
     stack.clock.advance(week);
     advance_emulator(&stack, Duration::from_secs(7 * 24 * 3600 + 3600)).await;
-    stack.fulfil(&cr).await;
+    // Shipping against a dead reserve is refused, with a reason the fulfilment system can act on.
+    let refused = stack.try_fulfil(&cr).await.expect_err("a dead reserve");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(refused).error_type,
+        "ReserveExpiring"
+    );
     let summary = stack.sweep().await;
     assert_eq!(summary.expired, 1, "{summary:?}");
     assert_eq!(stack.order(&cr).await.state, OrderState::Expired);

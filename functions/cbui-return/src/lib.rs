@@ -17,6 +17,13 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
     service: &Service<S, G>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
+    service.secured(respond(service, req).await)
+}
+
+async fn respond<S: OrderStore, G: PaymentGateway>(
+    service: &Service<S, G>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return service.error_page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -62,10 +69,191 @@ fn refusal_page(e: &CompleteError) -> (StatusCode, &'static str, String) {
             "Amazon Payments did not confirm this payment link, so we did not charge anything."
                 .to_owned(),
         ),
+        // Nothing was claimed, so no charge was sent and none will be.
         CompleteError::StoreUnavailable(_) | CompleteError::GatewayUnavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Please refresh in a moment",
             "We could not confirm your payment just now. Nothing has been charged yet; refreshing this page is safe.".to_owned(),
         ),
+        // A charge may be under way or done: never "nothing charged".
+        CompleteError::Unconfirmed(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "We are confirming your payment",
+            "Your payment may already have gone through, so please do not pay again. Refresh this page in a minute to see the result; you will not be charged twice.".to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use checkout_core::config::ShopConfig;
+    use checkout_core::domain::order::PaymentAction;
+    use checkout_core::domain::payment::PaymentMethod;
+    use checkout_core::testing::{authorized, clock, settings, Cue, CuedStore, FakeGateway};
+    use checkout_core::use_cases::checkout::Checkout;
+    use lambda_http::Body;
+
+    use super::*;
+
+    type TestService = Service<Arc<CuedStore>, Arc<FakeGateway>>;
+
+    fn service(store: &Arc<CuedStore>, gateway: &Arc<FakeGateway>) -> TestService {
+        let settings = settings(PaymentAction::Pay);
+        let shop = ShopConfig {
+            action: settings.action,
+            return_url: settings.return_url.clone(),
+            shop_url: settings.return_url.join("/").expect("url"),
+            catalog: settings.catalog.clone(),
+            pricing: settings.pricing.clone(),
+            merchant_name: settings.merchant_name.clone(),
+        };
+        Service {
+            checkout: Checkout::new(store.clone(), gateway.clone(), Arc::new(clock()), settings),
+            shop,
+            security: checkout_core::web::SecurityHeaders::new(
+                &"https://cbui.test/".parse().expect("url"),
+            ),
+        }
+    }
+
+    async fn get(service: &TestService, query: &str) -> (StatusCode, String) {
+        let request = lambda_http::http::Request::builder()
+            .uri(format!("https://shop.test/return?{query}"))
+            .body(Body::Empty)
+            .expect("request");
+        let response = handle(service, request).await.expect("a response");
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(
+                response.headers()["retry-after"],
+                "5",
+                "a 503 says when to retry"
+            );
+        }
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        (response.status(), body)
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_after_the_charge_never_says_nothing_was_charged() {
+        let store = CuedStore::new();
+        let gateway = FakeGateway::new();
+        let service = service(&store, &gateway);
+        let started = service
+            .checkout
+            .start(&checkout_core::testing::mugs(1))
+            .await
+            .expect("start");
+        let id = started.order.caller_reference;
+        let query = gateway.will_read("q=1", authorized(&id, PaymentMethod::CreditCard));
+        // The claim is written, Pay goes out, then the store fails to record its answer.
+        store.cue(Cue::TransitionPasses);
+        store.cue(Cue::TransitionFails);
+        let (status, page) = get(&service, &query).await;
+        assert_eq!(gateway.charges(), 1);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!page.contains("Nothing has been charged"), "{page}");
+        assert!(page.contains("do not pay again"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_before_anything_was_claimed_says_nothing_was_charged() {
+        let store = CuedStore::new();
+        let gateway = FakeGateway::new();
+        let service = service(&store, &gateway);
+        let started = service
+            .checkout
+            .start(&checkout_core::testing::mugs(1))
+            .await
+            .expect("start");
+        let id = started.order.caller_reference;
+        let query = gateway.will_read("q=1", authorized(&id, PaymentMethod::CreditCard));
+        store.cue(Cue::GetFails);
+        let (status, page) = get(&service, &query).await;
+        assert_eq!(gateway.charges(), 0);
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(page.contains("Nothing has been charged"), "{page}");
+    }
+}
+
+#[cfg(test)]
+mod security_headers {
+    use std::sync::Arc;
+
+    use checkout_core::config::ShopConfig;
+    use checkout_core::domain::order::PaymentAction;
+    use checkout_core::domain::payment::PaymentMethod;
+    use checkout_core::testing::{authorized, clock, mugs, settings, CuedStore, FakeGateway};
+    use checkout_core::use_cases::checkout::Checkout;
+    use lambda_http::http::HeaderMap;
+    use lambda_http::Body;
+
+    use super::*;
+
+    fn assert_secure(headers: &HeaderMap, what: &str) {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+                .to_owned()
+        };
+        let csp = get("content-security-policy");
+        for directive in [
+            "default-src 'none'",
+            "style-src 'unsafe-inline'",
+            "frame-ancestors 'none'",
+            "form-action 'self' https://cbui.test",
+        ] {
+            assert!(csp.contains(directive), "{what}: {csp}");
+        }
+        assert!(
+            !csp.contains("script-src"),
+            "{what}: no scripts at all: {csp}"
+        );
+        assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+        // The return URL carries the token and the signature: never send it on.
+        assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+        assert!(
+            get("strict-transport-security").starts_with("max-age="),
+            "{what}"
+        );
+    }
+
+    #[tokio::test]
+    async fn outcome_and_error_pages_carry_the_security_headers() {
+        let store = CuedStore::new();
+        let gateway = FakeGateway::new();
+        let settings = settings(PaymentAction::Pay);
+        let shop = ShopConfig {
+            action: settings.action,
+            return_url: settings.return_url.clone(),
+            shop_url: settings.return_url.join("/").expect("url"),
+            catalog: settings.catalog.clone(),
+            pricing: settings.pricing.clone(),
+            merchant_name: settings.merchant_name.clone(),
+        };
+        let checkout = Checkout::new(store.clone(), gateway.clone(), Arc::new(clock()), settings);
+        let service = Service {
+            checkout,
+            shop,
+            security: checkout_core::web::SecurityHeaders::new(
+                &"https://cbui.test/pipeline".parse().expect("url"),
+            ),
+        };
+        let started = service.checkout.start(&mugs(1)).await.expect("start");
+        let query = gateway.will_read(
+            "q=1",
+            authorized(&started.order.caller_reference, PaymentMethod::CreditCard),
+        );
+        for (what, query) in [("outcome page", query.as_str()), ("error page", "garbage")] {
+            let request = lambda_http::http::Request::builder()
+                .uri(format!("https://shop.test/return?{query}"))
+                .body(Body::Empty)
+                .expect("request");
+            let response = handle(&service, request).await.expect("a response");
+            assert_secure(response.headers(), what);
+        }
     }
 }

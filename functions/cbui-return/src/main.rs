@@ -8,8 +8,7 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
-    let (checkout, shop) = wiring::checkout_from_env().await?;
-    let service = cbui_return::Service { checkout, shop };
+    let service = wiring::web_service_from_env().await?;
     run(service_fn(|req: Request| {
         cbui_return::handle(&service, req)
     }))

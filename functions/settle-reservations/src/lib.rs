@@ -3,6 +3,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use checkout_core::domain::money::Amount;
+use checkout_core::domain::order::TransitionError;
 use checkout_core::ports::gateway::PaymentGateway;
 use checkout_core::ports::store::OrderStore;
 use checkout_core::use_cases::settle::{FulfilError, Settlement, SweepSummary};
@@ -65,7 +66,7 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
                     .map_err(|e| HandlerError::BadEvent(format!("OrderFulfilled detail: {e}")))?;
                 let order = self
                     .settlement
-                    .mark_fulfilled(&detail.caller_reference, detail.amount)
+                    .fulfil(&detail.caller_reference, detail.amount)
                     .await
                     .inspect_err(|e| warn!(caller_reference = %detail.caller_reference, error = %e, "fulfilment not recorded"))?;
                 info!(caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""), "fulfilment recorded");
@@ -105,7 +106,18 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
         let error_type = match &error {
             HandlerError::BadEvent(_) => "BadEvent",
             HandlerError::Fulfil(FulfilError::UnknownOrder(_)) => "UnknownOrder",
+            // Ship once FPS confirms the reserve (EventBridge retries; then the failure queue).
+            HandlerError::Fulfil(FulfilError::Invalid(TransitionError::ReserveNotConfirmed {
+                ..
+            })) => "ReserveNotConfirmed",
+            // Do not ship against this reserve: it dies too soon (ask the buyer to pay again).
+            HandlerError::Fulfil(FulfilError::Invalid(TransitionError::ReserveExpiring {
+                ..
+            })) => "ReserveExpiring",
             HandlerError::Fulfil(FulfilError::Invalid(_)) => "InvalidFulfilment",
+            HandlerError::Fulfil(FulfilError::PartialSettlementDisabled { .. }) => {
+                "PartialSettlementDisabled"
+            }
             HandlerError::Fulfil(FulfilError::Store(_)) => "StoreUnavailable",
         };
         lambda_runtime::Diagnostic {
@@ -118,6 +130,149 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::Arc;
+
+    use checkout_core::domain::catalog::price_cart;
+    use checkout_core::domain::order::{Lease, Order, PaymentAction};
+    use checkout_core::domain::payment::TransactionStatus;
+    use checkout_core::testing::{clock, mugs, settings, Call, CuedStore, FakeGateway, START};
+    use checkout_core::use_cases::settle::{Settlement, SweepSettings};
+
+    type TestService = Service<Arc<CuedStore>, Arc<FakeGateway>>;
+
+    fn service(store: &Arc<CuedStore>, gateway: &Arc<FakeGateway>) -> TestService {
+        Service {
+            settlement: Settlement::new(
+                store.clone(),
+                gateway.clone(),
+                Arc::new(clock()),
+                SweepSettings::default(),
+            ),
+        }
+    }
+
+    /// A confirmed reserve for two mugs ($16.20), made at the start of the test clock.
+    async fn reserved(store: &CuedStore, id: &str, state: TransactionStatus) -> Order {
+        let s = settings(PaymentAction::Reserve);
+        let cart = price_cart(&s.catalog, &s.pricing, &mugs(2)).expect("price");
+        let lease = Lease {
+            owner: "return".into(),
+            expires_at: START + time::Duration::seconds(60),
+        };
+        let order = Order::new(id.into(), cart, PaymentAction::Reserve, START)
+            .claim_for_charge("tok", None, lease, START)
+            .and_then(|o| o.record_transaction(&format!("TX-{id}"), state, None, None, START))
+            .expect("reserve");
+        store.put(order).await;
+        store.order(id).await
+    }
+
+    fn fulfilled(id: &str, amount: Option<&str>) -> EventBridgeEvent<serde_json::Value> {
+        let mut detail = serde_json::json!({"callerReference": id});
+        if let Some(amount) = amount {
+            detail["amount"] = serde_json::json!(amount);
+        }
+        serde_json::from_value(serde_json::json!({
+            "version": "0", "id": "e-1", "detail-type": ORDER_FULFILLED, "source": "shop.fulfilment",
+            "account": "123456789012", "time": "2026-12-01T10:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": detail,
+        }))
+        .expect("event")
+    }
+
+    fn soon() -> tokio::time::Instant {
+        tokio::time::Instant::now() + std::time::Duration::from_secs(10)
+    }
+
+    fn settles(gateway: &FakeGateway) -> usize {
+        gateway
+            .calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Settle { .. }))
+            .count()
+    }
+
+    /// Issue 12 (1): the Settle follows a valid fulfilment at once, not a schedule later.
+    #[tokio::test]
+    async fn a_valid_fulfilment_settles_at_once() {
+        let (store, gateway) = (CuedStore::new(), FakeGateway::new());
+        let service = service(&store, &gateway);
+        reserved(&store, "o-1", TransactionStatus::Reserved).await;
+        let outcome = service
+            .handle(fulfilled("o-1", None), soon())
+            .await
+            .expect("handled");
+        assert_eq!(
+            outcome,
+            Outcome::Fulfilled {
+                caller_reference: "o-1".into(),
+                state: "Settled".into()
+            }
+        );
+        assert_eq!(
+            gateway.calls(),
+            vec![Call::Settle {
+                transaction_id: "TX-o-1".into(),
+                amount: None
+            }]
+        );
+        // A repeated event changes nothing and settles nothing more.
+        service
+            .handle(fulfilled("o-1", None), soon())
+            .await
+            .expect("repeat");
+        assert_eq!(settles(&gateway), 1);
+    }
+
+    /// Issue 12 (1): an unconfirmed reserve is refused with a reason to act on.
+    #[tokio::test]
+    async fn an_unconfirmed_reserve_is_refused_with_a_reason() {
+        let (store, gateway) = (CuedStore::new(), FakeGateway::new());
+        let service = service(&store, &gateway);
+        reserved(&store, "o-1", TransactionStatus::Pending).await;
+        let error = service
+            .handle(fulfilled("o-1", None), soon())
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(error).error_type,
+            "ReserveNotConfirmed"
+        );
+        assert_eq!(settles(&gateway), 0);
+        assert_eq!(store.order("o-1").await.fulfilled_at, None);
+    }
+
+    /// Issue 12 (4): the amount is the order's total unless partial settlement is enabled;
+    /// zero, too many decimals and more than the total are refused with a reason.
+    #[tokio::test]
+    async fn only_the_order_total_settles_unless_partial_settlement_is_enabled() {
+        let (store, gateway) = (CuedStore::new(), FakeGateway::new());
+        let service = service(&store, &gateway);
+        let order = reserved(&store, "o-1", TransactionStatus::Reserved).await;
+        for (amount, error_type) in [
+            ("0.01", "PartialSettlementDisabled"),
+            ("0", "BadEvent"),
+            ("1.001", "BadEvent"),
+            ("99.00", "InvalidFulfilment"),
+        ] {
+            let error = service
+                .handle(fulfilled("o-1", Some(amount)), soon())
+                .await
+                .expect_err(amount);
+            let diagnostic = lambda_runtime::Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, error_type, "{amount}");
+            assert!(!diagnostic.error_message.is_empty());
+        }
+        assert_eq!(settles(&gateway), 0);
+        assert_eq!(store.order("o-1").await, order, "refusals change nothing");
+        let total = order.amount().to_fps_string();
+        service
+            .handle(fulfilled("o-1", Some(&total)), soon())
+            .await
+            .expect("the total is fine");
+        assert_eq!(settles(&gateway), 1);
+    }
 
     #[tokio::test]
     async fn deadlines_in_the_past_fall_back_to_a_budget() {

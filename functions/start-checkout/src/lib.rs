@@ -116,7 +116,7 @@ pub async fn handle<S: OrderStore, G: PaymentGateway>(
     service: &Service<S, G>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
-    Shop { service }.handle(req).await
+    service.secured(Shop { service }.handle(req).await)
 }
 
 /// One request's view of the service.
@@ -203,23 +203,20 @@ impl<S: OrderStore, G: PaymentGateway> Shop<'_, S, G> {
         match self.service.checkout.start(&cart).await {
             Ok(started) => {
                 let location = started.cbui_url.to_string();
-                let builder = Response::builder()
-                    .status(StatusCode::SEE_OTHER)
-                    .header(header::LOCATION, &location)
-                    .header(header::CACHE_CONTROL, "no-store");
-                if json {
-                    let value = json!({
-                        "callerReference": started.order.caller_reference,
-                        "amount": started.order.amount().to_fps_string(),
-                        "currency": "USD",
-                        "redirect": location,
-                    });
-                    Ok(builder
-                        .header(header::CONTENT_TYPE, "application/json")
-                        .body(Body::from(value.to_string()))?)
-                } else {
-                    Ok(builder.body(Body::Empty)?)
+                if !json {
+                    return web::see_other(&location);
                 }
+                let value = json!({
+                    "callerReference": started.order.caller_reference,
+                    "amount": started.order.amount().to_fps_string(),
+                    "currency": "USD",
+                    "redirect": location,
+                });
+                let mut response = web::json(StatusCode::SEE_OTHER, "application/json", &value)?;
+                response
+                    .headers_mut()
+                    .insert(header::LOCATION, header::HeaderValue::from_str(&location)?);
+                Ok(response)
             }
             Err(StartError::Pricing(e)) => self.bad_request(json, pricing_problem(&e)),
             Err(StartError::InvalidRequest(e)) => self.bad_request(

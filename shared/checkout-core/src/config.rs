@@ -196,6 +196,54 @@ impl FpsConfig {
     }
 }
 
+/// What a fulfilment may settle, and when it is too late to (settle-reservations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettleConfig {
+    /// `RESERVE_SAFETY_MARGIN_MINUTES` (default 120): fulfilment is refused for a reserve that
+    /// expires sooner than this.
+    pub reserve_margin: time::Duration,
+    /// `PARTIAL_SETTLEMENT` (`true` / `false`, default false): may a fulfilment settle less
+    /// than the order's total?
+    pub partial_settlement: bool,
+}
+
+/// Longest margin that still leaves a day to ship in (the reserve lives 7 days).
+const MAX_RESERVE_MARGIN_MINUTES: i64 = 6 * 24 * 60;
+
+impl SettleConfig {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(env);
+        let margin = r.optional("RESERVE_SAFETY_MARGIN_MINUTES");
+        let margin = match margin {
+            None => Some(120),
+            value => r.parsed("RESERVE_SAFETY_MARGIN_MINUTES", value, |v| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|m| (0..=MAX_RESERVE_MARGIN_MINUTES).contains(m))
+                    .ok_or_else(|| {
+                        format!("{v:?} is not a whole number of minutes from 0 to {MAX_RESERVE_MARGIN_MINUTES}")
+                    })
+            }),
+        };
+        let partial = r.optional("PARTIAL_SETTLEMENT");
+        let partial = match partial {
+            None => Some(false),
+            value => r.parsed("PARTIAL_SETTLEMENT", value, |v| match v.trim() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(format!("{other:?} is not true or false")),
+            }),
+        };
+        r.finish(|| {
+            Some(SettleConfig {
+                reserve_margin: time::Duration::minutes(margin?),
+                partial_settlement: partial?,
+            })
+        })
+    }
+}
+
 /// The order table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -268,6 +316,34 @@ impl ShopConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settlement_defaults_and_every_problem_at_once() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let defaults = SettleConfig::from_env(&env(&[])).expect("defaults");
+        assert_eq!(defaults.reserve_margin, time::Duration::hours(2));
+        assert!(!defaults.partial_settlement);
+        let set = SettleConfig::from_env(&env(&[
+            ("RESERVE_SAFETY_MARGIN_MINUTES", "30"),
+            ("PARTIAL_SETTLEMENT", "true"),
+        ]))
+        .expect("set");
+        assert_eq!(set.reserve_margin, time::Duration::minutes(30));
+        assert!(set.partial_settlement);
+        let bad = SettleConfig::from_env(&env(&[
+            ("RESERVE_SAFETY_MARGIN_MINUTES", "10080"),
+            ("PARTIAL_SETTLEMENT", "yes"),
+        ]))
+        .expect_err("bad");
+        assert_eq!(bad.problems.len(), 2, "{bad}");
+        assert!(bad.to_string().contains("RESERVE_SAFETY_MARGIN_MINUTES"));
+        assert!(bad.to_string().contains("PARTIAL_SETTLEMENT"));
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -9,6 +9,8 @@
 //! - [`adapters`]: DynamoDB store, in-memory store, the FPS gateway, the AWS SDK setup.
 //! - [`web`]: the HTTP functions' shared layer: pages, responses, headers.
 //! - [`config`], [`wiring`]: configuration from the environment; building it all at init.
+//! - `testing` (feature `testing`, and this crate's own tests): a scripted gateway, a store
+//!   that fails or races on cue, fixtures — for unit tests here and in the functions.
 //!
 //! The FPS wire protocol itself is the `fps-protocol` crate; only [`adapters::fps`] (and the
 //! wiring that builds it) speaks it.
@@ -17,6 +19,8 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod ports;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod use_cases;
 pub mod web;
 pub mod wiring;

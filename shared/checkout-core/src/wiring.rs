@@ -1,6 +1,6 @@
 //! Building the real adapters once, at a function's init: JSON logs, the FPS gateway (with its
 //! key pair from the environment or Secrets Manager) and the DynamoDB order store. One entry
-//! per use case: [`checkout_from_env`] for the two HTTP functions, [`settlement_from_env`]
+//! per kind of function: [`web_service_from_env`] for the two HTTP functions, [`settlement_from_env`]
 //! for the sweep.
 
 use std::sync::Arc;
@@ -11,14 +11,15 @@ use fps_protocol::{ClientConfig, FpsClient};
 use crate::adapters::dynamodb::DynamoOrderStore;
 use crate::adapters::fps::FpsGateway;
 use crate::config::{
-    ConfigError, CredentialsSource, FpsConfig, ProcessEnv, ShopConfig, StoreConfig,
+    ConfigError, CredentialsSource, FpsConfig, ProcessEnv, SettleConfig, ShopConfig, StoreConfig,
 };
 use crate::ports::clock::{Clock, SystemClock};
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
 use crate::use_cases::settle::{Settlement, SweepSettings};
+use crate::web::{SecurityHeaders, Service};
 
-/// The checkout as the HTTP functions run it.
-pub type LiveCheckout = Checkout<DynamoOrderStore, FpsGateway>;
+/// The web service as the HTTP functions run it.
+pub type LiveWebService = Service<DynamoOrderStore, FpsGateway>;
 /// The settlement as the sweep runs it.
 pub type LiveSettlement = Settlement<DynamoOrderStore, FpsGateway>;
 
@@ -116,9 +117,9 @@ pub fn system_clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
 
-/// The buyer-facing use cases as both HTTP functions build them at init: configuration from
-/// the environment, the FPS gateway, the order store.
-pub async fn checkout_from_env() -> Result<(LiveCheckout, ShopConfig), InitError> {
+/// The web service both HTTP functions build at init: configuration from the environment,
+/// the FPS gateway, the order store, the shop and its security headers.
+pub async fn web_service_from_env() -> Result<LiveWebService, InitError> {
     let fps = FpsConfig::from_env(&ProcessEnv)?;
     let store = StoreConfig::from_env(&ProcessEnv)?;
     let shop = ShopConfig::from_env(&ProcessEnv)?;
@@ -126,7 +127,11 @@ pub async fn checkout_from_env() -> Result<(LiveCheckout, ShopConfig), InitError
     let gateway = fps_gateway(&fps, clock.clone()).await?;
     let settings = CheckoutSettings::new(&shop, &fps);
     let checkout = Checkout::new(order_store(&store).await, gateway, clock, settings);
-    Ok((checkout, shop))
+    Ok(Service {
+        checkout,
+        shop,
+        security: SecurityHeaders::new(&fps.cbui_url),
+    })
 }
 
 /// The settlement as the sweep builds it at init. It stops taking orders one FPS call's
@@ -136,8 +141,11 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
     let store = StoreConfig::from_env(&ProcessEnv)?;
     let clock = system_clock();
     let gateway = fps_gateway(&fps, clock.clone()).await?;
+    let settle = SettleConfig::from_env(&ProcessEnv)?;
     let settings = SweepSettings {
         stop_before_deadline: fps.overall_timeout,
+        reserve_margin: settle.reserve_margin,
+        partial_settlement: settle.partial_settlement,
         ..SweepSettings::default()
     };
     Ok(Settlement::new(

@@ -126,8 +126,9 @@ pub struct FpsError {
 pub enum ErrorClass {
     /// The service itself failed (HTTP 500/503, `InternalError`, `ServiceUnavailable`,
     /// `ConcurrentModification`). The request may have been processed all the same (protocol
-    /// decision 3): resend the very same request, with backoff; a CallerReference makes that
-    /// safe.
+    /// decision 3): resend the very same request, with backoff. For Pay and Reserve the
+    /// CallerReference makes that safe; Settle has none, so its callers look the transaction up
+    /// before settling again.
     Transient,
     /// FPS refused, and says the same request may succeed later (its Retriable flag: account
     /// states, balance, limits). Not within seconds: no immediate resend.

@@ -40,8 +40,9 @@ impl RetryPolicy {
     /// `Some(ceiling)`: send the same request again after a pause of up to `ceiling`.
     /// `None`: the call ends with this failure.
     ///
-    /// - A transient rejection or a request that never left is resent: the same parameters
-    ///   (and CallerReference) make a resend safe even when the first one was processed.
+    /// - A transient rejection or a request that never left is resent with the same
+    ///   parameters: for Pay and Reserve the CallerReference makes that safe even when the first
+    ///   one was processed (read-only calls are safe anyway).
     /// - An unknown outcome is not resent here: the caller resolves it later (a reconciler
     ///   with the same CallerReference), so one call never stacks timeouts.
     /// - Refusals (final, or "later" in FPS's sense of hours, not seconds) end the call.

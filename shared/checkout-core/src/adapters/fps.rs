@@ -41,17 +41,17 @@ impl FpsGateway {
 
 /// The one mapping from an FPS call's failure to what the shop knows about the money.
 pub fn gateway_error(error: CallError) -> GatewayError {
-    if error.may_have_committed() {
-        return GatewayError::OutcomeUnknown(Box::new(error));
-    }
     match error {
-        CallError::Rejected(e) => GatewayError::Refused {
+        CallError::Rejected(e) if e.class() != ErrorClass::Transient => GatewayError::Refused {
             code: e.code.as_str().to_owned(),
             retry_later: e.class() == ErrorClass::RetryLater,
             message: e.message,
         },
+        // A service failure may follow a processed request (decision 3).
+        CallError::Rejected(_) | CallError::OutcomeUnknown { .. } => {
+            GatewayError::OutcomeUnknown(Box::new(error))
+        }
         CallError::NotSent { .. } => GatewayError::NotSent(Box::new(error)),
-        CallError::OutcomeUnknown { .. } => GatewayError::OutcomeUnknown(Box::new(error)),
     }
 }
 
@@ -75,7 +75,7 @@ fn method(method: FpsMethod) -> PaymentMethod {
 }
 
 /// What a non-success CBUI status means, for the buyer.
-pub fn status_text(status: &CbuiStatus) -> &'static str {
+fn status_text(status: &CbuiStatus) -> &'static str {
     match status {
         CbuiStatus::SystemError => "Amazon Payments had a problem; please try again later.",
         CbuiStatus::Abandoned => "You cancelled the payment.",
@@ -312,6 +312,81 @@ mod tests {
         };
         assert_eq!(code, "InvalidAccountState_Sender");
         assert_eq!(message, "m");
+    }
+
+    fn gateway() -> FpsGateway {
+        let credentials = fps_protocol::signing::Credentials::new("AKID", "secret");
+        let clock: std::sync::Arc<dyn fps_protocol::clock::Clock> =
+            std::sync::Arc::new(fps_protocol::clock::SystemClock);
+        let config = fps_protocol::ClientConfig::new(
+            Url::parse("https://fps.test/").expect("url"),
+            credentials,
+        );
+        FpsGateway::new(
+            FpsClient::new(config, clock).expect("client"),
+            Url::parse("https://cbui.test/pipeline").expect("url"),
+        )
+    }
+
+    #[test]
+    fn cbui_returns_read_as_the_shop_understands_them() {
+        let signed = "&signature=c2ln&signatureVersion=2&signatureMethod=RSA-SHA1&certificateUrl=https%3A%2F%2Fcert.test%2F";
+        let token = |t: &str| Some(t.to_owned());
+        let cases: [(&str, Authorization); 6] = [
+            (
+                "status=SC&tokenID=T1",
+                Authorization::Authorized {
+                    token: token("T1"),
+                    method: Some(PaymentMethod::CreditCard),
+                },
+            ),
+            (
+                "status=SA&tokenID=T2",
+                Authorization::Authorized {
+                    token: token("T2"),
+                    method: Some(PaymentMethod::AmazonBalance),
+                },
+            ),
+            (
+                "status=SB",
+                Authorization::Authorized {
+                    token: None,
+                    method: Some(PaymentMethod::BankAccount),
+                },
+            ),
+            ("status=A", Authorization::Abandoned),
+            (
+                "status=NP&errorMessage=Sender+unverified",
+                Authorization::Declined {
+                    code: "NP".into(),
+                    message: "Sender unverified".into(),
+                },
+            ),
+            (
+                "status=PE",
+                Authorization::Declined {
+                    code: "PE".into(),
+                    message: "None of your payment methods can be used for this order.".into(),
+                },
+            ),
+        ];
+        let gateway = gateway();
+        for (query, outcome) in cases {
+            let raw = format!("{query}&callerReference=o-1{signed}");
+            let ret = gateway.read_return(&raw).expect(query);
+            assert_eq!(ret.outcome, outcome, "{query}");
+            assert_eq!(ret.order_id.as_deref(), Some("o-1"));
+            assert!(ret.signed, "{query}");
+            assert_eq!(ret.raw_query, raw, "kept byte for byte");
+        }
+        let unsigned = gateway
+            .read_return("status=SC&tokenID=T&callerReference=o-1")
+            .expect("reads");
+        assert!(!unsigned.signed);
+        let anonymous = gateway.read_return("status=A").expect("reads");
+        assert_eq!(anonymous.order_id, None);
+        assert!(gateway.read_return("tokenID=T").is_err(), "no status");
+        assert!(gateway.read_return("").is_err());
     }
 
     #[test]

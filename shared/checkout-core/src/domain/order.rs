@@ -86,29 +86,9 @@ states! {
 }
 
 impl OrderState {
-    /// Nothing more will happen to the order.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Paid
-                | Self::Settled
-                | Self::SettleFailed
-                | Self::Failed
-                | Self::Abandoned
-                | Self::Expired
-        )
-    }
-
     /// An FPS call holds the order.
     pub fn is_claimed(self) -> bool {
         matches!(self, Self::Charging | Self::Reserving | Self::Settling)
-    }
-
-    pub fn is_pending(self) -> bool {
-        matches!(
-            self,
-            Self::PaymentPending | Self::ReservePending | Self::SettlePending
-        )
     }
 }
 
@@ -157,6 +137,17 @@ pub enum TransitionError {
     },
     #[error("settle amount {requested} is more than the reserved {reserved}")]
     SettleAmountTooLarge { requested: Amount, reserved: Amount },
+    /// FPS has not confirmed the reserve yet: ship once it has (retry later).
+    #[error(
+        "order {caller_reference}: the reservation is not confirmed yet; fulfil it once it is"
+    )]
+    ReserveNotConfirmed { caller_reference: String },
+    /// The reserve dies (or died) too soon to settle safely: do not ship against it.
+    #[error("order {caller_reference}: the reservation expires at {expires_at}, too soon to settle against")]
+    ReserveExpiring {
+        caller_reference: String,
+        expires_at: OffsetDateTime,
+    },
 }
 
 impl Order {
@@ -232,6 +223,10 @@ impl Order {
         };
         next.token_id = Some(token_id.to_owned());
         next.payment_method = payment_method;
+        if self.action == PaymentAction::Reserve {
+            // FPS's 7-day clock starts at the Reserve request, which follows this claim.
+            next.reserved_at = Some(now);
+        }
         next.lease = Some(lease);
         next.attempts += 1;
         Ok(next)
@@ -349,11 +344,13 @@ impl Order {
         Ok(next)
     }
 
-    /// The merchant shipped: a reserved order becomes due for Settle. Idempotent: a second call
-    /// with the same amount changes nothing (`Ok(None)`).
+    /// The merchant shipped: a confirmed reserve (`Reserved`) that lives longer than `margin`
+    /// becomes due for Settle. Idempotent: a second call with the same amount changes nothing
+    /// (`Ok(None)`).
     pub fn fulfil(
         &self,
         settle_amount: Option<Amount>,
+        margin: Duration,
         now: OffsetDateTime,
     ) -> Result<Option<Self>, TransitionError> {
         use OrderState as S;
@@ -375,8 +372,23 @@ impl Order {
                 Err(self.illegal("change the settle amount after fulfilment"))
             };
         }
-        if !matches!(self.state, S::Reserved | S::ReservePending | S::Reserving) {
-            return Err(self.illegal("mark fulfilled"));
+        match self.state {
+            S::Reserved => {}
+            S::Reserving | S::ReservePending => {
+                return Err(TransitionError::ReserveNotConfirmed {
+                    caller_reference: self.caller_reference.clone(),
+                })
+            }
+            _ => return Err(self.illegal("mark fulfilled")),
+        }
+        // Settling needs time: refuse a reserve that dies within `margin`.
+        if let Some(expires_at) = self.reserve_expires_at() {
+            if now + margin >= expires_at {
+                return Err(TransitionError::ReserveExpiring {
+                    caller_reference: self.caller_reference.clone(),
+                    expires_at,
+                });
+            }
         }
         let mut next = self.next(now);
         next.fulfilled_at = Some(now);
@@ -384,10 +396,31 @@ impl Order {
         Ok(Some(next))
     }
 
+    /// When FPS cancels the reserve: 7 days after the Reserve request.
+    pub fn reserve_expires_at(&self) -> Option<OffsetDateTime> {
+        self.reserved_at.map(|at| at + RESERVE_LIFETIME)
+    }
+
+    /// Fulfilment and the Settle's claim in one write: the Settle follows at once.
+    pub fn fulfil_and_claim(
+        &self,
+        settle_amount: Option<Amount>,
+        margin: Duration,
+        lease: Lease,
+        now: OffsetDateTime,
+    ) -> Result<Option<Self>, TransitionError> {
+        let Some(mut next) = self.fulfil(settle_amount, margin, now)? else {
+            return Ok(None);
+        };
+        next.state = OrderState::Settling;
+        next.lease = Some(lease);
+        next.attempts += 1;
+        Ok(Some(next))
+    }
+
     /// A reserve older than 7 days is dead: FPS will not settle it.
     pub fn reserve_expired(&self, now: OffsetDateTime) -> bool {
-        self.reserved_at
-            .is_some_and(|at| now >= at + RESERVE_LIFETIME)
+        self.reserve_expires_at().is_some_and(|at| now >= at)
     }
 
     pub fn expire(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {

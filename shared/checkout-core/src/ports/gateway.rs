@@ -27,8 +27,8 @@ pub struct AuthorizationRequest<'a> {
 
 /// The request cannot be turned into an authorisation link (a value the gateway refuses).
 #[derive(Debug, thiserror::Error)]
-#[error("the payment request is not valid: {0}")]
-pub struct InvalidPaymentRequest(#[source] pub BoxError);
+#[error(transparent)]
+pub struct InvalidPaymentRequest(pub BoxError);
 
 /// The buyer came back from authorising: what the return link says, before anyone has
 /// checked that the gateway signed it.

@@ -86,9 +86,15 @@ pub enum CompleteError {
     /// VerifySignature said no (or the signature fields are missing): not from FPS.
     #[error("the return is not signed by FPS")]
     Forged,
-    /// The store could not be asked; the buyer may refresh.
+    /// The store could not be asked before anything was claimed: no charge was or will be
+    /// made for this return; the buyer may refresh.
     #[error("temporarily unavailable: {0}")]
     StoreUnavailable(#[from] StoreError),
+    /// The store failed once a charge may be under way (the claim may have been written, the
+    /// charge may have been sent, another request may be charging): the buyer must not be
+    /// told nothing was charged.
+    #[error("the payment cannot be confirmed yet: {0}")]
+    Unconfirmed(#[source] StoreError),
     /// The gateway could not verify the return; nothing was changed, the buyer may refresh.
     #[error("temporarily unavailable: {0}")]
     GatewayUnavailable(#[source] GatewayError),
@@ -227,6 +233,8 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
         match self.store.transition(&order, &next).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => return self.outcome_of_race(&caller_reference).await,
+            // A claim whose answer was lost may have been written: the sweep would charge it.
+            Err(e) if next.state.is_claimed() => return Err(CompleteError::Unconfirmed(e)),
             Err(e) => return Err(e.into()),
         }
         if !next.state.is_claimed() {
@@ -250,7 +258,8 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 let order = self
                     .store
                     .get(&caller_reference)
-                    .await?
+                    .await
+                    .map_err(CompleteError::Unconfirmed)?
                     .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
                 Ok(Completion {
                     order,
@@ -260,7 +269,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
                 self.outcome_of_race(&caller_reference).await
             }
-            Err(StepError::Store(e)) => Err(e.into()),
+            Err(StepError::Store(e)) => Err(CompleteError::Unconfirmed(e)),
         }
     }
 
@@ -272,7 +281,9 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             let order = self
                 .store
                 .get(caller_reference)
-                .await?
+                .await
+                // Another request holds or held the order: it may be charging.
+                .map_err(CompleteError::Unconfirmed)?
                 .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.to_owned()))?;
             let busy = order.state.is_claimed() && order.lease_is_live(self.clock.now());
             if !busy || tokio::time::Instant::now() >= give_up {
@@ -303,8 +314,9 @@ fn payment_reason(merchant: &str, cart: &crate::domain::catalog::PricedCart) -> 
 }
 
 /// Makes the Pay or Reserve call for an order this process has claimed, and records the
-/// answer. Definitive refusals fail the order; anything that may have reached FPS leaves the
-/// claim in place for the sweep, which repeats the call with the same CallerReference.
+/// answer. Definitive refusals fail the order; anything else (an unknown outcome, or a call
+/// that never left) leaves the claim in place for the sweep, which repeats the call with the
+/// same CallerReference.
 pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
     store: &S,
     gateway: &G,

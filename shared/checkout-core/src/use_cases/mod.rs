@@ -2,6 +2,3 @@
 
 pub mod checkout;
 pub mod settle;
-
-#[cfg(test)]
-pub(crate) mod fakes;

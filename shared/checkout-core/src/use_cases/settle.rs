@@ -29,6 +29,10 @@ pub struct SweepSettings {
     pub lease: time::Duration,
     /// Stop taking new orders this long before the deadline (one FPS call must still fit).
     pub stop_before_deadline: std::time::Duration,
+    /// Fulfilment is refused for a reserve that dies within this margin.
+    pub reserve_margin: time::Duration,
+    /// Whether a fulfilment may settle less than the order's total.
+    pub partial_settlement: bool,
 }
 
 impl Default for SweepSettings {
@@ -38,6 +42,8 @@ impl Default for SweepSettings {
             page_size: 100,
             lease: time::Duration::seconds(60),
             stop_before_deadline: std::time::Duration::from_secs(25),
+            reserve_margin: time::Duration::hours(2),
+            partial_settlement: false,
         }
     }
 }
@@ -93,6 +99,12 @@ pub enum FulfilError {
     UnknownOrder(String),
     #[error(transparent)]
     Invalid(#[from] TransitionError),
+    #[error("order {caller_reference}: settling {requested} of {total} needs partial settlement, which is not enabled")]
+    PartialSettlementDisabled {
+        caller_reference: String,
+        requested: Amount,
+        total: Amount,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -119,20 +131,78 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         }
     }
 
-    /// Marks a reserved order shipped, so the next sweep settles `amount` (the whole reserve
-    /// when `None`). Idempotent: repeating it changes nothing.
+    /// Records that a reserved order shipped and settles it at once: `amount`, or the whole
+    /// reserve when `None`. The fulfilment and the Settle's claim are one write; a Settle whose
+    /// outcome is unknown is left claimed for the sweep. Idempotent: repeating it changes
+    /// nothing.
+    pub async fn fulfil(
+        &self,
+        caller_reference: &str,
+        amount: Option<Amount>,
+    ) -> Result<Order, FulfilError> {
+        let owner = format!("fulfil-{}", uuid::Uuid::new_v4().simple());
+        for _ in 0..5 {
+            let order = self.read(caller_reference).await?;
+            self.check_amount(&order, amount)?;
+            let now = self.clock.now();
+            let lease = self.lease(&owner, now);
+            let margin = self.settings.reserve_margin;
+            let Some(claimed) = order.fulfil_and_claim(amount, margin, lease, now)? else {
+                return Ok(order);
+            };
+            match self.store.transition(&order, &claimed).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            info!(caller_reference, "order fulfilled; settling");
+            return match self.run_settle(claimed.clone()).await {
+                Ok(settled) => Ok(settled),
+                Err(StepError::Unresolved(e)) => {
+                    warn!(error = %e, "settle outcome unknown; the sweep will resolve it");
+                    Ok(claimed)
+                }
+                Err(StepError::Store(e)) => Err(e.into()),
+                Err(StepError::Transition(e)) => Err(e.into()),
+            };
+        }
+        Err(StoreError::Conflict(caller_reference.to_owned()).into())
+    }
+
+    async fn read(&self, caller_reference: &str) -> Result<Order, FulfilError> {
+        self.store
+            .get(caller_reference)
+            .await?
+            .ok_or_else(|| FulfilError::UnknownOrder(caller_reference.to_owned()))
+    }
+
+    /// Less than the total only when partial settlement is enabled (more than the total is
+    /// the order's own refusal).
+    fn check_amount(&self, order: &Order, amount: Option<Amount>) -> Result<(), FulfilError> {
+        match amount {
+            Some(requested) if requested < order.amount() && !self.settings.partial_settlement => {
+                Err(FulfilError::PartialSettlementDisabled {
+                    caller_reference: order.caller_reference.clone(),
+                    requested,
+                    total: order.amount(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Marks a reserved order shipped and leaves the Settle to the next sweep (seeding and
+    /// back-office use; `fulfil` is what a fulfilment event does). Idempotent.
     pub async fn mark_fulfilled(
         &self,
         caller_reference: &str,
         amount: Option<Amount>,
     ) -> Result<Order, FulfilError> {
         for _ in 0..5 {
-            let order = self
-                .store
-                .get(caller_reference)
-                .await?
-                .ok_or_else(|| FulfilError::UnknownOrder(caller_reference.to_owned()))?;
-            let Some(next) = order.fulfil(amount, self.clock.now())? else {
+            let order = self.read(caller_reference).await?;
+            self.check_amount(&order, amount)?;
+            let margin = self.settings.reserve_margin;
+            let Some(next) = order.fulfil(amount, margin, self.clock.now())? else {
                 return Ok(order);
             };
             match self.store.transition(&order, &next).await {

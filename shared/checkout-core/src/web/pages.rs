@@ -173,29 +173,43 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
         .join("checkout")
         .map(|u| u.to_string())
         .unwrap_or_default();
+    // Say exactly what is known about the buyer's money: "nothing was charged" only where FPS
+    // was never asked to move it or refused; while it may still move, "do not pay again".
+    let confirming = "Please do not pay again: you will not be charged twice. Check again in a minute to see the result.";
     let (title, class, lead): (&str, &str, String) = match order.state {
         OrderState::Paid | OrderState::Settled => ("Thank you for your order", "ok", "Your payment was successful.".into()),
+        // The order is placed and FPS accepted the payment, but it may still fail.
         OrderState::PaymentPending => (
             "Thank you for your order",
-            "ok",
-            "Your payment has been accepted and is being processed. We will email you when it completes.".into(),
+            "warn",
+            format!("Amazon Payments accepted your payment and is still processing it. {confirming}"),
         ),
-        OrderState::Reserved | OrderState::ReservePending | OrderState::Settling | OrderState::SettlePending => (
+        OrderState::Reserved => (
             "Thank you for your order",
             "ok",
             "Your card has been authorised. It will be charged when your order ships.".into(),
         ),
+        OrderState::ReservePending => (
+            "Thank you for your order",
+            "warn",
+            format!("Amazon Payments is confirming the authorisation on your card; it will be charged only when your order ships. {confirming}"),
+        ),
+        OrderState::Settling | OrderState::SettlePending => (
+            "Thank you for your order",
+            "ok",
+            "Your order has shipped and the amount authorised on your card is being charged.".into(),
+        ),
         OrderState::Charging | OrderState::Reserving => (
             "We are confirming your payment",
             "warn",
-            "Amazon Payments has not confirmed your payment yet. You will not be charged twice; refresh this page in a minute or watch for our email.".into(),
+            format!("Amazon Payments has not confirmed your payment yet. {confirming}"),
         ),
         OrderState::Abandoned => (
             "Payment cancelled",
             "warn",
             "You left Amazon Payments before authorising the payment. Nothing was charged.".into(),
         ),
-        OrderState::Failed | OrderState::SettleFailed => (
+        OrderState::Failed => (
             "Payment not completed",
             "bad",
             format!(
@@ -203,9 +217,24 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
                 order.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
             ),
         ),
-        OrderState::Expired => ("Authorisation expired", "bad", "The authorisation on your card expired before the order shipped.".into()),
+        OrderState::SettleFailed => (
+            "Payment not collected",
+            "bad",
+            format!(
+                "We could not collect the payment for your order{}. The amount authorised on your card has not been charged; the hold on it lapses on its own, and we will contact you.",
+                order.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            ),
+        ),
+        OrderState::Expired => ("Authorisation expired", "bad", "The authorisation on your card expired before the order shipped. It was not charged.".into()),
         OrderState::AwaitingAuthorization => ("Waiting for your authorisation", "warn", "We have not received your authorisation yet.".into()),
     };
+    let unsettled = matches!(
+        order.state,
+        OrderState::Charging
+            | OrderState::Reserving
+            | OrderState::PaymentPending
+            | OrderState::ReservePending
+    );
     let can_retry = matches!(order.state, OrderState::Abandoned | OrderState::Failed);
     let body = html! {
         h1 { (title) }
@@ -221,6 +250,8 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
         }
         div.card { (summary(&order.cart)) }
         div.actions {
+            // An empty href is this very page: the same return, looked up again.
+            @if unsettled { a.button href="" { "Check again" } }
             @if can_retry { (try_again_form(order, &checkout_url)) }
             a.button.secondary href=(shop_url.as_str()) { "Keep shopping" }
         }
@@ -243,6 +274,96 @@ pub fn error(merchant: &str, title: &str, problems: &[String], shop_url: Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: [OrderState; 14] = [
+        OrderState::AwaitingAuthorization,
+        OrderState::Charging,
+        OrderState::Reserving,
+        OrderState::Paid,
+        OrderState::PaymentPending,
+        OrderState::Reserved,
+        OrderState::ReservePending,
+        OrderState::Settling,
+        OrderState::Settled,
+        OrderState::SettlePending,
+        OrderState::SettleFailed,
+        OrderState::Failed,
+        OrderState::Abandoned,
+        OrderState::Expired,
+    ];
+
+    fn page_for(state: OrderState) -> String {
+        let catalog =
+            Catalog::from_json(r#"{"products":[{"sku":"MUG","name":"Mug","unitPrice":"8.10"}]}"#)
+                .unwrap();
+        let pricing = PricingRule::from_json("{}").unwrap();
+        let cart = crate::domain::catalog::price_cart(
+            &catalog,
+            &pricing,
+            &[crate::domain::catalog::CartLine {
+                sku: "MUG".into(),
+                quantity: 1,
+            }],
+        )
+        .unwrap();
+        let action = if matches!(
+            state,
+            OrderState::Paid | OrderState::Charging | OrderState::PaymentPending
+        ) {
+            PaymentAction::Pay
+        } else {
+            PaymentAction::Reserve
+        };
+        let mut order = Order::new("o-1".into(), cart, action, time::OffsetDateTime::UNIX_EPOCH);
+        order.state = state;
+        outcome("Shop", &order, &Url::parse("https://shop.test/").unwrap())
+    }
+
+    #[test]
+    fn pages_say_exactly_what_is_known_about_the_money() {
+        for state in ALL {
+            let page = page_for(state);
+            // "Nothing was charged" only where FPS was never asked to move money, or refused.
+            let nothing_charged = matches!(state, OrderState::Abandoned | OrderState::Failed);
+            assert_eq!(
+                page.contains("Nothing was charged"),
+                nothing_charged,
+                "{state:?}: {page}"
+            );
+            // While FPS may still move the money, the buyer is told not to pay again and can
+            // check again.
+            let unsettled = matches!(
+                state,
+                OrderState::Charging
+                    | OrderState::Reserving
+                    | OrderState::PaymentPending
+                    | OrderState::ReservePending
+            );
+            assert_eq!(page.contains("do not pay again"), unsettled, "{state:?}");
+            assert_eq!(page.contains("Check again"), unsettled, "{state:?}");
+            // Not yet confirmed: never shown as a success.
+            if unsettled {
+                assert!(page.contains(r#"class="status warn""#), "{state:?}");
+            }
+            if matches!(state, OrderState::Charging | OrderState::Reserving) {
+                assert!(
+                    !page.contains("Thank you"),
+                    "{state:?}: FPS has accepted nothing yet"
+                );
+            }
+            // Nothing sends email: no page promises one.
+            assert!(!page.to_lowercase().contains("email"), "{state:?}: {page}");
+        }
+        let settle_failed = page_for(OrderState::SettleFailed);
+        assert!(
+            settle_failed.contains("not been charged"),
+            "{settle_failed}"
+        );
+        assert!(
+            settle_failed.contains("authorised on your card"),
+            "{settle_failed}"
+        );
+    }
 
     #[test]
     fn markup_in_names_is_shown_as_text() {

@@ -209,3 +209,21 @@ fn parameter_defaults_and_allowed_values_are_accepted_by_the_code() {
         assert!(template["Outputs"][name].is_object(), "output {name}");
     }
 }
+
+/// Issue 12 (10): a burst of events must not take the account's concurrency; overlapping
+/// sweeps stay safe, so a small fixed share is enough.
+#[test]
+fn the_settle_function_has_reserved_concurrency_from_a_parameter() {
+    let template = template();
+    let reserved = &resource(&template, "SettleReservationsFunction")["Properties"]
+        ["ReservedConcurrentExecutions"];
+    assert_eq!(reserved, &json!({"Ref": "SettleReservedConcurrency"}));
+    let parameter = &template["Parameters"]["SettleReservedConcurrency"];
+    assert_eq!(parameter["Type"], "Number");
+    let default = parameter["Default"]
+        .as_u64()
+        .or_else(|| parameter["Default"].as_str().and_then(|d| d.parse().ok()))
+        .expect("a default");
+    assert!((1..=50).contains(&default), "{default}");
+    assert_eq!(parameter["MinValue"], json!(1));
+}

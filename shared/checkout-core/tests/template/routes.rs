@@ -1,8 +1,8 @@
 //! HTTP routes and EventBridge triggers reach the functions that handle them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::support::*;
 
@@ -86,4 +86,88 @@ fn settle_reservations_runs_on_the_schedule_and_on_order_fulfilled() {
         events["OrderFulfilled"]["Properties"]["Pattern"],
         json!({"source": [{"Ref": "FulfilmentEventSource"}], "detail-type": ["OrderFulfilled"]})
     );
+}
+
+/// Issue 12 (4): only the fulfilment system may put events where the settle function listens:
+/// a dedicated bus whose policy allows that one principal and denies every other.
+#[test]
+fn order_fulfilled_comes_only_from_the_fulfilment_systems_bus() {
+    let template = template();
+    let events = &resource(&template, "SettleReservationsFunction")["Properties"]["Events"];
+    assert_eq!(
+        events["OrderFulfilled"]["Properties"]["EventBusName"],
+        json!({"Ref": "FulfilmentEventBus"})
+    );
+    let bus = resource(&template, "FulfilmentEventBus");
+    assert_eq!(bus["Type"], "AWS::Events::EventBus");
+    let statements = bus["Properties"]["Policy"]["Statement"]
+        .as_array()
+        .expect("a policy with statements");
+    let principal = json!({"Ref": "FulfilmentPrincipalArn"});
+    let allow = statements
+        .iter()
+        .find(|s| s["Effect"] == "Allow")
+        .expect("an Allow");
+    assert_eq!(allow["Principal"]["AWS"], principal);
+    assert_eq!(allow["Action"], "events:PutEvents");
+    let deny = statements
+        .iter()
+        .find(|s| s["Effect"] == "Deny")
+        .expect("a Deny for everyone else");
+    assert_eq!(deny["Principal"], "*");
+    assert_eq!(deny["Action"], "events:PutEvents");
+    assert_eq!(
+        deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"],
+        principal
+    );
+    assert_eq!(
+        template["Parameters"]["FulfilmentPrincipalArn"]["Type"],
+        "String"
+    );
+}
+
+/// Issue 12 (1, 4): the settle function is told its safety margin and whether partial
+/// settlement is enabled, and the defaults are what the code accepts.
+#[test]
+fn the_settle_function_gets_its_settlement_rules() {
+    use checkout_core::config::SettleConfig;
+    let template = template();
+    let vars = function_environment(&template, "SettleReservationsFunction");
+    assert_eq!(
+        vars["RESERVE_SAFETY_MARGIN_MINUTES"],
+        json!({"Ref": "ReserveSafetyMarginMinutes"})
+    );
+    assert_eq!(
+        vars["PARTIAL_SETTLEMENT"],
+        json!({"Ref": "PartialSettlement"})
+    );
+    let params = &template["Parameters"];
+    let default = |name: &str| match &params[name]["Default"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let env: BTreeMap<String, String> = [
+        (
+            "RESERVE_SAFETY_MARGIN_MINUTES".to_owned(),
+            default("ReserveSafetyMarginMinutes"),
+        ),
+        (
+            "PARTIAL_SETTLEMENT".to_owned(),
+            default("PartialSettlement"),
+        ),
+    ]
+    .into();
+    let config = SettleConfig::from_env(&env).expect("the defaults are accepted");
+    assert!(!config.partial_settlement, "whole orders unless enabled");
+    for allowed in params["PartialSettlement"]["AllowedValues"]
+        .as_array()
+        .expect("allowed values")
+    {
+        let env: BTreeMap<String, String> = [(
+            "PARTIAL_SETTLEMENT".to_owned(),
+            allowed.as_str().unwrap().to_owned(),
+        )]
+        .into();
+        SettleConfig::from_env(&env).expect("every allowed value is accepted");
+    }
 }

@@ -304,33 +304,37 @@ fn a_live_lease_cannot_be_reclaimed() {
 #[test]
 fn fulfilment_is_for_reserves_once_and_never_above_the_reserve() {
     use OrderState::*;
-    let accepted = [Reserved, ReservePending, Reserving];
+    let accepted = [Reserved];
     for from in ALL {
         let order = order_in(from, PaymentAction::Reserve);
-        let result = order.fulfil(None, LATER);
+        let result = order.fulfil(None, Duration::ZERO, LATER);
         if accepted.contains(&from) {
             let next = result.expect("fulfil").expect("a change");
             assert_eq!(next.fulfilled_at, Some(LATER));
             assert_eq!(next.state, from, "fulfilment does not move the state");
             assert_eq!(
-                next.fulfil(None, LATER),
+                next.fulfil(None, Duration::ZERO, LATER),
                 Ok(None),
                 "repeating changes nothing"
             );
             let other = Amount::new(dec!(5.00)).expect("amount");
-            assert!(next.fulfil(Some(other), LATER).is_err());
+            assert!(next.fulfil(Some(other), Duration::ZERO, LATER).is_err());
         } else {
             assert!(result.is_err(), "fulfil from {from:?} must be refused");
         }
         let pay = order_in(from, PaymentAction::Pay);
         assert!(
-            pay.fulfil(None, LATER).is_err(),
+            pay.fulfil(None, Duration::ZERO, LATER).is_err(),
             "a Pay order from {from:?}"
         );
     }
     let reserved = order_in(Reserved, PaymentAction::Reserve);
     assert!(matches!(
-        reserved.fulfil(Some(Amount::new(dec!(10.01)).expect("amount")), LATER),
+        reserved.fulfil(
+            Some(Amount::new(dec!(10.01)).expect("amount")),
+            Duration::ZERO,
+            LATER
+        ),
         Err(TransitionError::SettleAmountTooLarge { .. })
     ));
 }
@@ -359,4 +363,69 @@ fn the_sweep_looks_at_an_order_when_it_can_next_move() {
     let mut fulfilled = order_in(Reserved, PaymentAction::Reserve);
     fulfilled.fulfilled_at = Some(LATER);
     assert_eq!(fulfilled.due_at(), Some(LATER));
+}
+
+/// Issue 12 (1): FPS's 7-day clock starts at the Reserve request, not when we first see it
+/// reserved.
+#[test]
+fn a_reserve_ages_from_the_reserve_request() {
+    let order = Order::new("o-1".into(), cart(), PaymentAction::Reserve, NOW);
+    let claimed = order
+        .claim_for_charge("tok", None, lease(NOW + Duration::minutes(1)), NOW)
+        .expect("claim");
+    let reserved = claimed
+        .record_transaction(
+            "TX-1",
+            TransactionStatus::Pending,
+            None,
+            None,
+            NOW + Duration::hours(1),
+        )
+        .and_then(|p| {
+            p.record_transaction(
+                "TX-1",
+                TransactionStatus::Reserved,
+                None,
+                None,
+                NOW + Duration::hours(5),
+            )
+        })
+        .expect("reserved");
+    assert_eq!(reserved.reserved_at, Some(NOW));
+    assert!(reserved.reserve_expired(NOW + RESERVE_LIFETIME));
+    // A re-driven claim does not restart the clock: the first Reserve may have landed.
+    let reclaimed = claimed
+        .reclaim(lease(NOW + Duration::hours(2)), NOW + Duration::hours(1))
+        .expect("reclaim");
+    assert_eq!(reclaimed.reserved_at, Some(NOW));
+}
+
+/// Issue 12 (1): only a confirmed reserve with time to spare can be shipped against.
+#[test]
+fn fulfilment_needs_a_confirmed_reserve_with_time_to_spare() {
+    let margin = Duration::hours(2);
+    for state in [OrderState::Reserving, OrderState::ReservePending] {
+        let order = order_in(state, PaymentAction::Reserve);
+        assert!(
+            matches!(
+                order.fulfil(None, margin, LATER),
+                Err(TransitionError::ReserveNotConfirmed { .. })
+            ),
+            "{state:?}"
+        );
+    }
+    let reserved = order_in(OrderState::Reserved, PaymentAction::Reserve);
+    let expires = NOW + RESERVE_LIFETIME;
+    assert!(reserved
+        .fulfil(None, margin, expires - margin - Duration::seconds(1))
+        .is_ok());
+    for late in [expires - margin, expires, expires + Duration::days(1)] {
+        assert!(
+            matches!(
+                reserved.fulfil(None, margin, late),
+                Err(TransitionError::ReserveExpiring { .. })
+            ),
+            "{late}"
+        );
+    }
 }

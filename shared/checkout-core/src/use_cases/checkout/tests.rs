@@ -9,7 +9,7 @@ use super::*;
 use crate::domain::money::Amount;
 use crate::domain::payment::TransactionStatus;
 use crate::ports::clock::ManualClock;
-use crate::use_cases::fakes::{
+use crate::testing::{
     authorized, clock, mugs, settings, Answer, Call, Cue, CuedStore, FakeGateway,
 };
 
@@ -41,7 +41,8 @@ fn world(action: PaymentAction) -> World {
 }
 
 impl World {
-    /// A stored order for two mugs ($16.20), and the query of a signed card return for it.
+    /// A stored order for two mugs ($16.20), and the query of a signed return authorised
+    /// with `method`.
     async fn started(&self, method: PaymentMethod) -> (String, String) {
         let started = self.checkout.start(&mugs(2)).await.expect("start");
         let id = started.order.caller_reference;
@@ -121,20 +122,11 @@ async fn a_cart_that_does_not_price_or_a_refused_link_stores_nothing() {
         w.checkout.start(&mugs(1)).await,
         Err(StartError::InvalidRequest(_))
     ));
-    let due = w
-        .store
-        .inner
-        .due(w.clock.now() + time::Duration::days(30), 10, None)
-        .await
-        .expect("due");
-    assert!(due.orders.is_empty());
-    assert!(w
-        .store
-        .inner
-        .find_by_transaction_id("anything")
-        .await
-        .expect("find")
-        .is_none());
+    assert_eq!(w.store.creates(), 0, "nothing was stored");
+    w.checkout.start(&mugs(1)).await.expect_err("still refused");
+    let fresh = world(PaymentAction::Pay);
+    fresh.checkout.start(&mugs(1)).await.expect("start");
+    assert_eq!(fresh.store.creates(), 1, "the counter counts");
 }
 
 #[tokio::test]
@@ -156,7 +148,10 @@ async fn an_authorised_return_pays_the_stored_amount_once() {
     assert_eq!(
         w.gateway.calls(),
         vec![
-            Call::Verify,
+            Call::Verify {
+                return_url: "https://shop.test/return".into(),
+                raw_query: format!("return-for-{id}"),
+            },
             Call::Charge {
                 action: PaymentAction::Pay,
                 token: format!("tok-{id}"),
@@ -190,9 +185,12 @@ async fn a_pending_charge_is_recorded_as_pending() {
 
 #[tokio::test]
 async fn a_refused_charge_fails_the_order_with_the_gateway_reason() {
-    for answer in [
-        Answer::Refuse("TransactionDenied"),
-        Answer::RefuseForNow("InsufficientBalance"),
+    for (answer, expected_code) in [
+        (Answer::Refuse("TransactionDenied"), "TransactionDenied"),
+        (
+            Answer::RefuseForNow("InsufficientBalance"),
+            "InsufficientBalance",
+        ),
     ] {
         let w = world(PaymentAction::Pay);
         let (id, query) = w.started(PaymentMethod::CreditCard).await;
@@ -200,6 +198,7 @@ async fn a_refused_charge_fails_the_order_with_the_gateway_reason() {
         let done = w.checkout.complete(&query).await.expect("complete");
         assert_eq!(done.order.state, OrderState::Failed, "{answer:?}");
         let code = done.order.status_code.clone().expect("a code");
+        assert_eq!(code, expected_code);
         assert_eq!(done.order.status_message, Some(format!("{code} message")));
         assert_eq!(w.store.order(&id).await.state, OrderState::Failed);
     }
@@ -337,17 +336,34 @@ async fn a_store_outage_is_reported_and_changes_nothing() {
         w.checkout.complete(&query).await,
         Err(CompleteError::StoreUnavailable(_))
     ));
-    // The claim's write fails: nothing was claimed, so nothing was charged.
-    w.store.cue(Cue::TransitionFails);
-    assert!(matches!(
-        w.checkout.complete(&query).await,
-        Err(CompleteError::StoreUnavailable(_))
-    ));
     assert_eq!(w.gateway.charges(), 0);
     assert_eq!(
         w.store.order(&id).await.state,
         OrderState::AwaitingAuthorization
     );
+}
+
+#[tokio::test]
+async fn a_store_failure_once_a_charge_may_be_under_way_is_unconfirmed() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    // The claim's write fails: in DynamoDB it may still have committed (its answer lost), and
+    // the sweep would then charge the claimed order.
+    w.store.cue(Cue::TransitionFails);
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::Unconfirmed(_))
+    ));
+    assert_eq!(w.gateway.charges(), 0);
+    // The charge went out, then recording its answer failed.
+    w.store.cue(Cue::TransitionPasses);
+    w.store.cue(Cue::TransitionFails);
+    assert!(matches!(
+        w.checkout.complete(&query).await,
+        Err(CompleteError::Unconfirmed(_))
+    ));
+    assert_eq!(w.gateway.charges(), 1);
+    assert_eq!(w.store.order(&id).await.state, OrderState::Charging);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use super::*;
 use crate::domain::catalog::price_cart;
 use crate::domain::order::{PaymentAction, RESERVE_LIFETIME};
 use crate::ports::clock::ManualClock;
-use crate::use_cases::fakes::{clock, mugs, settings, Answer, Call, CuedStore, FakeGateway};
+use crate::testing::{clock, mugs, settings, Answer, Call, CuedStore, FakeGateway};
 
 type TestSettlement = Settlement<Arc<CuedStore>, Arc<FakeGateway>>;
 
@@ -28,6 +28,9 @@ fn world() -> World {
         Arc::new(clock.clone()),
         SweepSettings {
             stop_before_deadline: std::time::Duration::from_millis(10),
+            // These tests settle parts of orders; the default (whole orders only) is tested
+            // by the settle-reservations handler.
+            partial_settlement: true,
             ..SweepSettings::default()
         },
     );
@@ -409,13 +412,13 @@ async fn a_sweep_that_loses_a_race_counts_it_as_contended() {
         .expect("fulfil");
     let now = w.now();
     w.store
-        .cue(crate::use_cases::fakes::Cue::RaceBeforeTransition(
-            Box::new(move |stored: &Order| {
+        .cue(crate::testing::Cue::RaceBeforeTransition(Box::new(
+            move |stored: &Order| {
                 stored
                     .claim_for_settle(lease("other-sweep", now + time::Duration::seconds(60)), now)
                     .expect("the other sweep claims")
-            }),
-        ));
+            },
+        )));
     let summary = w.sweep().await;
     assert_eq!(summary.contended, 1, "{summary:?}");
     assert_eq!(settle_calls(&w.gateway.calls()), 0);
@@ -436,5 +439,40 @@ async fn a_sweep_out_of_time_takes_no_order() {
     let summary = w.settlement.sweep(tokio::time::Instant::now()).await;
     assert!(summary.out_of_time);
     assert_eq!(summary.examined, 0);
+    assert!(w.gateway.calls().is_empty());
+}
+
+#[tokio::test]
+async fn fulfilment_settles_at_once_and_leaves_an_unknown_settle_to_the_sweep() {
+    let w = world();
+    w.stored(w.reserved("o-1")).await;
+    let settled = w.settlement.fulfil("o-1", None).await.expect("fulfil");
+    assert_eq!(settled.state, OrderState::Settled);
+    assert_eq!(settle_calls(&w.gateway.calls()), 1);
+
+    w.stored(w.reserved("o-2")).await;
+    w.gateway.settle_answers(Answer::Unknown);
+    let claimed = w.settlement.fulfil("o-2", None).await.expect("fulfil");
+    assert_eq!(claimed.state, OrderState::Settling);
+    assert!(claimed.fulfilled_at.is_some());
+    w.clock.advance(time::Duration::seconds(61));
+    w.gateway
+        .status_answers(Answer::Accept(TransactionStatus::Success));
+    w.sweep().await;
+    assert_eq!(w.store.order("o-2").await.state, OrderState::Settled);
+    assert_eq!(settle_calls(&w.gateway.calls()), 2, "one Settle per order");
+}
+
+#[tokio::test]
+async fn a_reserve_close_to_expiry_is_not_shipped_against() {
+    let w = world();
+    w.stored(w.reserved("o-1")).await;
+    w.clock.advance(RESERVE_LIFETIME - time::Duration::hours(1));
+    assert!(matches!(
+        w.settlement.fulfil("o-1", None).await,
+        Err(FulfilError::Invalid(
+            TransitionError::ReserveExpiring { .. }
+        ))
+    ));
     assert!(w.gateway.calls().is_empty());
 }

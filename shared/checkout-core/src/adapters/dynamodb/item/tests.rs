@@ -107,7 +107,11 @@ fn every_field_round_trips() {
             now,
         )
         .unwrap()
-        .fulfil(Some(Amount::parse("40").unwrap()), now + Duration::hours(1))
+        .fulfil(
+            Some(Amount::parse("40").unwrap()),
+            Duration::ZERO,
+            now + Duration::hours(1),
+        )
         .unwrap()
         .unwrap();
     let mut full = reserved.clone();

@@ -1,4 +1,4 @@
-//! Test doubles for the use cases' unit tests: a scripted payment gateway that records what it
+//! Test doubles for unit tests of the use cases and the functions: a scripted payment gateway that records what it
 //! was asked, a store wrapper that fails or races on cue, and the fixtures they share. The
 //! real adapters are tested against moto and the emulator; these make every branch reachable
 //! in milliseconds.
@@ -87,7 +87,10 @@ impl Answer {
 /// One call the use case made.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
-    Verify,
+    Verify {
+        return_url: String,
+        raw_query: String,
+    },
     Charge {
         action: PaymentAction,
         token: String,
@@ -205,10 +208,13 @@ impl PaymentGateway for Arc<FakeGateway> {
 
     async fn verify_return(
         &self,
-        _return_url: &Url,
-        _ret: &AuthorizationReturn,
+        return_url: &Url,
+        ret: &AuthorizationReturn,
     ) -> Result<bool, GatewayError> {
-        self.record(Call::Verify);
+        self.record(Call::Verify {
+            return_url: return_url.to_string(),
+            raw_query: ret.raw_query.clone(),
+        });
         match lock(&self.verify).pop_front().unwrap_or(Ok(true)) {
             Ok(verified) => Ok(verified),
             Err(()) => Err(GatewayError::NotSent("verify: connection refused".into())),
@@ -281,6 +287,8 @@ pub enum Cue {
     RaceBeforeTransition(Box<dyn FnOnce(&Order) -> Order + Send>),
     /// The next `transition` fails as if DynamoDB were down (nothing written).
     TransitionFails,
+    /// The next `transition` goes through (to cue a later one).
+    TransitionPasses,
 }
 
 /// The in-memory store, with cues for failures and races.
@@ -288,6 +296,7 @@ pub enum Cue {
 pub struct CuedStore {
     pub inner: MemoryStore,
     cues: Mutex<VecDeque<Cue>>,
+    creates: Mutex<u32>,
 }
 
 fn unavailable(what: &str) -> StoreError {
@@ -300,6 +309,11 @@ fn unavailable(what: &str) -> StoreError {
 impl CuedStore {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Orders created through the port (test setup with `put` not counted).
+    pub fn creates(&self) -> u32 {
+        *lock(&self.creates)
     }
 
     pub fn cue(&self, cue: Cue) {
@@ -337,6 +351,7 @@ impl CuedStore {
 
 impl OrderStore for CuedStore {
     async fn create(&self, order: &Order) -> Result<(), StoreError> {
+        *lock(&self.creates) += 1;
         self.inner.create(order).await
     }
 
@@ -348,7 +363,13 @@ impl OrderStore for CuedStore {
     }
 
     async fn transition(&self, previous: &Order, next: &Order) -> Result<(), StoreError> {
-        match self.take(|c| matches!(c, Cue::RaceBeforeTransition(_) | Cue::TransitionFails)) {
+        let cue = self.take(|c| {
+            matches!(
+                c,
+                Cue::RaceBeforeTransition(_) | Cue::TransitionFails | Cue::TransitionPasses
+            )
+        });
+        match cue {
             Some(Cue::TransitionFails) => return Err(unavailable("PutItem")),
             Some(Cue::RaceBeforeTransition(race)) => {
                 let stored = self.order(&previous.caller_reference).await;
