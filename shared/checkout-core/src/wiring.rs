@@ -49,14 +49,29 @@ pub fn init_logging() {
         })
         .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
     // A second init (tests) is harmless: keep the first subscriber.
-    let _ = tracing_subscriber::fmt()
+    let _ = tracing::subscriber::set_global_default(json_logs(level, std::io::stdout));
+}
+
+/// The log format: one JSON object per line, carrying the fields of every span it happens in
+/// (the runtime's `requestId`, the use case's `caller_reference`).
+fn json_logs<W>(
+    level: tracing_subscriber::filter::LevelFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .with_max_level(level)
-        .with_current_span(true)
-        .with_span_list(false)
+        // Every enclosing span, not just the innermost: the runtime's span has the requestId,
+        // the use case's the order id.
+        .with_current_span(false)
+        .with_span_list(true)
         .with_target(false)
         .without_time()
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 #[derive(serde::Deserialize)]
@@ -154,4 +169,54 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
         clock,
         settings,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Issue 12 (12): a line logged inside a use case's span still carries the runtime's
+    /// requestId (from the invocation's span) and the order id.
+    #[test]
+    fn every_line_carries_the_request_id_and_the_order_id() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = json_logs(tracing_subscriber::filter::LevelFilter::INFO, move || {
+            writer.clone()
+        });
+        tracing::subscriber::with_default(subscriber, || {
+            // As lambda_runtime opens it around every invocation.
+            let invocation = tracing::info_span!("Lambda runtime invoke", requestId = "req-42");
+            let _invocation = invocation.enter();
+            let complete = tracing::info_span!("complete", caller_reference = "o-7");
+            let _complete = complete.enter();
+            tracing::warn!("VerifySignature: Failure");
+        });
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value =
+            serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+        assert!(text.contains("req-42"), "{line}");
+        assert!(text.contains("o-7"), "{line}");
+        assert_eq!(line["level"], "WARN");
+    }
 }

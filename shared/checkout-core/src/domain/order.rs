@@ -113,6 +113,9 @@ pub struct Order {
     /// FPS's status or error code and message, or the CBUI's, for people to read.
     pub status_code: Option<String>,
     pub status_message: Option<String>,
+    /// A digest of the return FPS verified for this order: a refresh of that very return is
+    /// recognised without asking FPS again; any other return naming the order is refused.
+    pub return_digest: Option<String>,
     pub reserved_at: Option<OffsetDateTime>,
     pub fulfilled_at: Option<OffsetDateTime>,
     /// What to settle (≤ the reserved amount); the whole reserve when absent.
@@ -168,6 +171,7 @@ impl Order {
             transaction_status: None,
             status_code: None,
             status_message: None,
+            return_digest: None,
             reserved_at: None,
             fulfilled_at: None,
             settle_amount: None,

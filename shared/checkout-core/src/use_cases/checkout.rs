@@ -173,19 +173,34 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             warn!("return without FPS signature fields");
             return Err(CompleteError::Forged);
         }
-        // The order read and the verification are independent: wait for both at once.
-        let (order, verified) = tokio::join!(
-            self.store.get(&caller_reference),
-            self.gateway.verify_return(&self.settings.return_url, &ret)
-        );
-        let order = order?.ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
-        match verified {
-            Ok(true) => {}
-            Ok(false) => {
-                warn!("VerifySignature: Failure");
+        // The order first: a return for an order we do not have, or a refresh of one already
+        // completed, costs no VerifySignature (an unauthenticated URL must not spend the
+        // merchant's FPS quota).
+        let order = self
+            .store
+            .get(&caller_reference)
+            .await?
+            .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+        let digest = return_digest(&ret.raw_query);
+        let known_return = order.return_digest.as_deref() == Some(digest.as_str());
+        if order.state != OrderState::AwaitingAuthorization && order.return_digest.is_some() {
+            if !known_return {
+                warn!("a return for a completed order that is not the one FPS verified");
                 return Err(CompleteError::Forged);
             }
-            Err(e) => return Err(CompleteError::GatewayUnavailable(e)),
+        } else {
+            match self
+                .gateway
+                .verify_return(&self.settings.return_url, &ret)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    warn!("VerifySignature: Failure");
+                    return Err(CompleteError::Forged);
+                }
+                Err(e) => return Err(CompleteError::GatewayUnavailable(e)),
+            }
         }
         if order.state.is_claimed() {
             // Another request is charging right now: report its outcome, not the claim.
@@ -226,7 +241,10 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             }
         };
         let next = match next {
-            Ok(next) => next,
+            Ok(mut next) => {
+                next.return_digest = Some(digest);
+                next
+            }
             // The order moved on between our read and now.
             Err(_) => return self.outcome_of_race(&caller_reference).await,
         };
@@ -295,6 +313,14 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+}
+
+/// What identifies a verified return on its order: SHA-256 of the raw query (which carries
+/// FPS's signature), base64url.
+fn return_digest(raw_query: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(raw_query))
 }
 
 /// Order ids double as CallerReference: unique, ≤ 128 characters, safe in URLs.

@@ -171,3 +171,25 @@ fn the_settle_function_gets_its_settlement_rules() {
         SettleConfig::from_env(&env).expect("every allowed value is accepted");
     }
 }
+
+/// Issue 12 (5): the return route, reachable by anyone, has its own throttle below the API's.
+#[test]
+fn the_return_route_is_throttled_below_the_api() {
+    let template = template();
+    let api = &resource(&template, "HttpApi")["Properties"];
+    let route = &api["RouteSettings"]["GET /return"];
+    assert_eq!(
+        route["ThrottlingRateLimit"],
+        json!({"Ref": "ReturnRateLimit"})
+    );
+    assert_eq!(
+        route["ThrottlingBurstLimit"],
+        json!({"Ref": "ReturnBurstLimit"})
+    );
+    let number = |v: &Value| v.as_f64().expect("a number");
+    let default = |name: &str| number(&template["Parameters"][name]["Default"]);
+    let api_rate = number(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]);
+    let api_burst = number(&api["DefaultRouteSettings"]["ThrottlingBurstLimit"]);
+    assert!(default("ReturnRateLimit") > 0.0 && default("ReturnRateLimit") <= api_rate);
+    assert!(default("ReturnBurstLimit") > 0.0 && default("ReturnBurstLimit") <= api_burst);
+}

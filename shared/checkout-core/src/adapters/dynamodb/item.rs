@@ -74,6 +74,7 @@ pub mod attr {
     pub const TRANSACTION_STATUS: &str = "transactionStatus";
     pub const STATUS_CODE: &str = "statusCode";
     pub const STATUS_MESSAGE: &str = "statusMessage";
+    pub const RETURN_DIGEST: &str = "returnDigest";
     pub const RESERVED_AT: &str = "reservedAt";
     pub const FULFILLED_AT: &str = "fulfilledAt";
     pub const SETTLE_AMOUNT: &str = "settleAmount";
@@ -181,6 +182,9 @@ pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
     }
     if let Some(message) = &order.status_message {
         item.insert(attr::STATUS_MESSAGE.into(), s(message));
+    }
+    if let Some(digest) = &order.return_digest {
+        item.insert(attr::RETURN_DIGEST.into(), s(digest));
     }
     if let Some(at) = order.reserved_at {
         item.insert(attr::RESERVED_AT.into(), time(at)?);
@@ -407,6 +411,7 @@ fn decode(item: &Item) -> Result<Order, ItemError> {
         transaction_status: f.opt_enum(attr::TRANSACTION_STATUS, TransactionStatus::parse)?,
         status_code: f.opt_string(attr::STATUS_CODE)?,
         status_message: f.opt_string(attr::STATUS_MESSAGE)?,
+        return_digest: f.opt_string(attr::RETURN_DIGEST)?,
         reserved_at: f.opt_time(attr::RESERVED_AT)?,
         fulfilled_at: f.opt_time(attr::FULFILLED_AT)?,
         settle_amount: f.opt_amount(attr::SETTLE_AMOUNT)?,

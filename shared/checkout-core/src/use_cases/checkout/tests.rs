@@ -444,3 +444,46 @@ fn the_payment_reason_lists_the_items() {
     assert_eq!(payment_reason("Acme", &priced), "Acme: 3 × Mug");
     assert_eq!(priced.total, Amount::new(dec!(24.30)).expect("amount"));
 }
+
+fn verifies(gateway: &FakeGateway) -> usize {
+    gateway
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Verify { .. }))
+        .count()
+}
+
+/// Issue 12 (5): an unauthenticated return must not spend the merchant's FPS quota: no
+/// VerifySignature for an order we do not have, or one no longer awaiting authorisation.
+#[tokio::test]
+async fn returns_for_unknown_or_completed_orders_call_no_gateway() {
+    let w = world(PaymentAction::Pay);
+    let stranger = w.gateway.will_read(
+        "stranger",
+        authorized("o-nobody", PaymentMethod::CreditCard),
+    );
+    assert!(matches!(
+        w.checkout.complete(&stranger).await,
+        Err(CompleteError::UnknownOrder(_))
+    ));
+    assert_eq!(verifies(&w.gateway), 0, "unknown order");
+
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    let paid = w.checkout.complete(&query).await.expect("complete");
+    assert_eq!(paid.order.state, OrderState::Paid);
+    assert_eq!(verifies(&w.gateway), 1);
+    // The buyer refreshes: the very return FPS verified, recognised without asking again.
+    let again = w.checkout.complete(&query).await.expect("refresh");
+    assert!(again.repeat);
+    assert_eq!(again.order.state, OrderState::Paid);
+    // Anything else naming that order is not shown it, and costs no FPS call either.
+    let mut other = authorized(&id, PaymentMethod::CreditCard);
+    other.raw_query = "forged-but-signed-looking".into();
+    let other = w.gateway.will_read("other", other);
+    assert!(matches!(
+        w.checkout.complete(&other).await,
+        Err(CompleteError::Forged)
+    ));
+    assert_eq!(verifies(&w.gateway), 1, "one VerifySignature in all");
+    assert_eq!(w.gateway.charges(), 1);
+}

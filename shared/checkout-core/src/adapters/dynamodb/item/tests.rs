@@ -117,6 +117,7 @@ fn every_field_round_trips() {
     let mut full = reserved.clone();
     full.lease = Some(lease(now));
     full.settled_at = Some(now + Duration::days(1));
+    full.return_digest = Some("digest-of-the-verified-return".into());
     for o in [order(PaymentAction::Pay), reserved, full] {
         let item = order_to_item(&o).unwrap();
         assert_eq!(order_from_item(&item).unwrap(), o);
