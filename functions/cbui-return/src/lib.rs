@@ -24,6 +24,9 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     service: &Service<S, G>,
     req: Request,
 ) -> Result<Response<Body>, Error> {
+    if let Some(what) = web::lambda::malformed(&req) {
+        return service.refuse_malformed(what);
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return service.error_page(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -254,6 +257,59 @@ mod security_headers {
                 .expect("request");
             let response = handle(&service, request).await.expect("a response");
             assert_secure(response.headers(), what);
+        }
+    }
+}
+
+#[cfg(test)]
+mod crafted_events {
+    use std::sync::Arc;
+
+    use checkout_core::config::ShopConfig;
+    use checkout_core::domain::order::PaymentAction;
+    use checkout_core::testing::{clock, crafted_http_events, settings, CuedStore, FakeGateway};
+    use checkout_core::use_cases::checkout::Checkout;
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{service_fn, Context, LambdaEvent, Service as _};
+
+    use super::*;
+
+    /// Issue 12 (7): whatever bytes API Gateway passes through, the function answers 400 and
+    /// does not panic (the release build aborts on panic: a dead execution environment).
+    #[tokio::test]
+    async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
+        let settings = settings(PaymentAction::Pay);
+        let shop = ShopConfig {
+            action: settings.action,
+            return_url: settings.return_url.clone(),
+            shop_url: settings.return_url.join("/").expect("url"),
+            catalog: settings.catalog.clone(),
+            pricing: settings.pricing.clone(),
+            merchant_name: settings.merchant_name.clone(),
+        };
+        let service = Service {
+            checkout: Checkout::new(
+                CuedStore::new(),
+                FakeGateway::new(),
+                Arc::new(clock()),
+                settings,
+            ),
+            shop,
+            security: checkout_core::web::SecurityHeaders::new(
+                &"https://cbui.test/".parse().expect("url"),
+            ),
+        };
+        for (what, event) in crafted_http_events("/return") {
+            let payload: LambdaRequest = serde_json::from_value(event).expect(what);
+            let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
+                handle(&service, req)
+            }));
+            let response = adapter
+                .call(LambdaEvent::new(payload, Context::default()))
+                .await
+                .expect(what);
+            let response = serde_json::to_value(&response).expect("JSON");
+            assert_eq!(response["statusCode"], 400, "{what}: {response}");
         }
     }
 }

@@ -126,6 +126,9 @@ struct Shop<'a, S, G> {
 
 impl<S: OrderStore, G: PaymentGateway> Shop<'_, S, G> {
     async fn handle(&self, req: Request) -> Result<Response<Body>, Error> {
+        if let Some(what) = web::lambda::malformed(&req) {
+            return self.service.refuse_malformed(what);
+        }
         let path = req.uri().path().trim_end_matches('/');
         match (req.method(), path.rsplit('/').next().unwrap_or("")) {
             (&Method::POST, "checkout") => self.checkout(req).await,
@@ -290,5 +293,60 @@ mod tests {
             "items"
         );
         assert_eq!(parse_json(b"not json").unwrap_err().field, "items");
+    }
+}
+
+#[cfg(test)]
+mod crafted_events {
+    use std::sync::Arc;
+
+    use checkout_core::config::ShopConfig;
+    use checkout_core::domain::order::PaymentAction;
+    use checkout_core::testing::{clock, crafted_http_events, settings, CuedStore, FakeGateway};
+    use checkout_core::use_cases::checkout::Checkout;
+    use lambda_http::request::LambdaRequest;
+    use lambda_http::{service_fn, Context, LambdaEvent, Service as _};
+
+    use super::*;
+
+    /// Issue 12 (7): whatever bytes API Gateway passes through, the function answers 400 and
+    /// does not panic (the release build aborts on panic: a dead execution environment).
+    #[tokio::test]
+    async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
+        let settings = settings(PaymentAction::Pay);
+        let shop = ShopConfig {
+            action: settings.action,
+            return_url: settings.return_url.clone(),
+            shop_url: settings.return_url.join("/").expect("url"),
+            catalog: settings.catalog.clone(),
+            pricing: settings.pricing.clone(),
+            merchant_name: settings.merchant_name.clone(),
+        };
+        let store = CuedStore::new();
+        let service = Service {
+            checkout: Checkout::new(
+                store.clone(),
+                FakeGateway::new(),
+                Arc::new(clock()),
+                settings,
+            ),
+            shop,
+            security: checkout_core::web::SecurityHeaders::new(
+                &"https://cbui.test/".parse().expect("url"),
+            ),
+        };
+        for (what, event) in crafted_http_events("/") {
+            let payload: LambdaRequest = serde_json::from_value(event).expect(what);
+            let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
+                handle(&service, req)
+            }));
+            let response = adapter
+                .call(LambdaEvent::new(payload, Context::default()))
+                .await
+                .expect(what);
+            let response = serde_json::to_value(&response).expect("JSON");
+            assert_eq!(response["statusCode"], 400, "{what}: {response}");
+        }
+        assert_eq!(store.creates(), 0, "nothing stored");
     }
 }

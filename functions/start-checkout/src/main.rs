@@ -1,7 +1,7 @@
 //! Lambda entry point: configuration and clients are built once, then every request is served.
 
-use checkout_core::wiring;
-use lambda_http::{run, service_fn, Error, Request};
+use checkout_core::{web, wiring};
+use lambda_http::{service_fn, Error, Request};
 
 // Lambda sends one event at a time: one thread serves it (no worker threads to start at
 // init, no per-thread allocator arenas); concurrent FPS/DynamoDB calls still overlap.
@@ -9,7 +9,8 @@ use lambda_http::{run, service_fn, Error, Request};
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
     let service = wiring::web_service_from_env().await?;
-    run(service_fn(|req: Request| {
+    // Events are checked before lambda_http converts them: hostile bytes get a 400, not a panic.
+    web::lambda::run(service_fn(|req: Request| {
         start_checkout::handle(&service, req)
     }))
     .await

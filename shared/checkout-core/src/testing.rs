@@ -397,3 +397,54 @@ impl OrderStore for CuedStore {
         self.inner.due(now, page_size, cursor).await
     }
 }
+
+/// API Gateway v2 events for `path` with bytes a real client can send but `http::Uri` (or a
+/// URL parser) refuses, each named by what was crafted (issue 12, item 7).
+pub fn crafted_http_events(path: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let event = |raw_path: &str, raw_query: &str, host: &str, proto: &str| {
+        serde_json::json!({
+            "version": "2.0",
+            "routeKey": format!("GET {path}"),
+            "rawPath": raw_path,
+            "rawQueryString": raw_query,
+            "headers": {"host": host, "x-forwarded-proto": proto, "accept": "text/html"},
+            "requestContext": {
+                "accountId": "123456789012", "apiId": "a1b2c3d4e5",
+                "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "a1b2c3d4e5",
+                "http": {"method": "GET", "path": raw_path, "protocol": "HTTP/1.1",
+                         "sourceIp": "203.0.113.10", "userAgent": "test"},
+                "requestId": "req-1", "routeKey": format!("GET {path}"), "stage": "$default",
+                "time": "01/Dec/2026:10:00:00 +0000", "timeEpoch": 1796119200000u64
+            },
+            "isBase64Encoded": false
+        })
+    };
+    let host = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com";
+    vec![
+        (
+            "a double quote in the query",
+            event(path, "status=SC&x=\"1\"", host, "https"),
+        ),
+        (
+            "angle brackets in the query",
+            event(path, "status=<script>", host, "https"),
+        ),
+        (
+            "a space in the query",
+            event(path, "status=S C&callerReference=o 1", host, "https"),
+        ),
+        (
+            "a space in the path",
+            event(&format!("{path} x"), "", host, "https"),
+        ),
+        (
+            "a host that is not a host",
+            event(path, "", "bad host", "https"),
+        ),
+        (
+            "a scheme that is not a scheme",
+            event(path, "", host, "ht tp"),
+        ),
+    ]
+}

@@ -43,6 +43,9 @@ macro_rules! states {
         }
 
         impl OrderState {
+            /// Every state, in declaration order (tables in tests walk it).
+            pub const ALL: &'static [OrderState] = &[ $( Self::$variant, )* ];
+
             pub fn as_str(self) -> &'static str {
                 match self { $( Self::$variant => stringify!($variant), )* }
             }
@@ -83,6 +86,9 @@ states! {
     Abandoned,
     /// The reserve ran past 7 days unsettled (or FPS cancelled it).
     Expired,
+    /// The sweep gave up: retries ran out, or a retriable refusal would outlive the reserve.
+    /// `statusCode` / `statusMessage` say why; a person (or `redrive`) takes it from here.
+    NeedsAttention,
 }
 
 impl OrderState {
@@ -121,6 +127,8 @@ pub struct Order {
     /// What to settle (≤ the reserved amount); the whole reserve when absent.
     pub settle_amount: Option<Amount>,
     pub settled_at: Option<OffsetDateTime>,
+    /// A Settle that FPS refused for now is tried again from this time (backoff).
+    pub retry_at: Option<OffsetDateTime>,
     pub lease: Option<Lease>,
     /// FPS calls made for this order (Pay/Reserve/Settle, including re-drives).
     pub attempts: u32,
@@ -176,6 +184,7 @@ impl Order {
             fulfilled_at: None,
             settle_amount: None,
             settled_at: None,
+            retry_at: None,
             lease: None,
             attempts: 0,
             created_at: now,
@@ -259,7 +268,59 @@ impl Order {
         let mut next = self.next(now);
         next.state = OrderState::Settling;
         next.lease = Some(lease);
+        next.retry_at = None;
         next.attempts += 1;
+        Ok(next)
+    }
+
+    /// FPS refused the Settle for now (its Retriable flag): back to a fulfilled reserve that
+    /// the sweep tries again from `retry_at`.
+    pub fn settle_later(
+        &self,
+        code: &str,
+        message: &str,
+        retry_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.state != OrderState::Settling {
+            return Err(self.illegal("settle later"));
+        }
+        let mut next = self.next(now);
+        next.state = OrderState::Reserved;
+        next.status_code = Some(code.to_owned());
+        next.status_message = Some(message.to_owned());
+        next.retry_at = Some(retry_at);
+        next.lease = None;
+        Ok(next)
+    }
+
+    /// The sweep stops on an order whose outcome is still open (retries ran out, or a retry
+    /// would outlive the reserve): a person takes it from here.
+    pub fn needs_attention(
+        &self,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        use OrderState as S;
+        if !matches!(
+            self.state,
+            S::Charging
+                | S::Reserving
+                | S::Settling
+                | S::Reserved
+                | S::PaymentPending
+                | S::ReservePending
+                | S::SettlePending
+        ) {
+            return Err(self.illegal("hand to a person"));
+        }
+        let mut next = self.next(now);
+        next.state = S::NeedsAttention;
+        next.status_code = Some(code.to_owned());
+        next.status_message = Some(message.to_owned());
+        next.retry_at = None;
+        next.lease = None;
         Ok(next)
     }
 
@@ -450,7 +511,7 @@ impl Order {
             S::Charging | S::Reserving | S::Settling => self.lease.as_ref().map(|l| l.expires_at),
             S::PaymentPending | S::ReservePending | S::SettlePending => Some(self.updated_at),
             S::Reserved => match (self.fulfilled_at, self.reserved_at) {
-                (Some(fulfilled), _) => Some(fulfilled),
+                (Some(fulfilled), _) => Some(self.retry_at.map_or(fulfilled, |r| r.max(fulfilled))),
                 (None, Some(reserved)) => Some(reserved + RESERVE_LIFETIME),
                 (None, None) => Some(self.updated_at),
             },

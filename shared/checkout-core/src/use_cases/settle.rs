@@ -33,6 +33,12 @@ pub struct SweepSettings {
     pub reserve_margin: time::Duration,
     /// Whether a fulfilment may settle less than the order's total.
     pub partial_settlement: bool,
+    /// FPS calls an order may take (Pay/Reserve/Settle and their re-drives) before the sweep
+    /// stops and hands it to a person.
+    pub max_attempts: u32,
+    /// First wait after a Settle refused for now; doubles per attempt, up to `max_retry_wait`.
+    pub retry_wait: time::Duration,
+    pub max_retry_wait: time::Duration,
 }
 
 impl Default for SweepSettings {
@@ -44,6 +50,9 @@ impl Default for SweepSettings {
             stop_before_deadline: std::time::Duration::from_secs(25),
             reserve_margin: time::Duration::hours(2),
             partial_settlement: false,
+            max_attempts: 8,
+            retry_wait: time::Duration::minutes(15),
+            max_retry_wait: time::Duration::hours(6),
         }
     }
 }
@@ -59,6 +68,8 @@ pub struct SweepSummary {
     pub pending: u32,
     pub failed: u32,
     pub expired: u32,
+    /// Handed to a person (retries ran out, or a retry would outlive the reserve).
+    pub needs_attention: u32,
     pub unresolved: u32,
     pub skipped: u32,
     /// Another sweep or request moved the order first (a lost conditional write): not an error.
@@ -81,6 +92,7 @@ impl SweepSummary {
                 | OrderState::SettlePending => self.pending += 1,
                 OrderState::Failed | OrderState::SettleFailed => self.failed += 1,
                 OrderState::Expired => self.expired += 1,
+                OrderState::NeedsAttention => self.needs_attention += 1,
                 _ => self.skipped += 1,
             },
             Ok(Step::Skipped) => self.skipped += 1,
@@ -309,6 +321,18 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 OrderState::Reserved | OrderState::ReservePending if order.reserve_expired(now) => {
                     self.expire(&order, now).await?
                 }
+                _ if (order.state.is_claimed() && !order.lease_is_live(now)
+                    || order.state == OrderState::Reserved && order.fulfilled_at.is_some())
+                    && order.attempts >= self.settings.max_attempts =>
+                {
+                    self.give_up(
+                        &order,
+                        "TooManyAttempts",
+                        "FPS calls for this order ran out of retries with the outcome still open.",
+                        now,
+                    )
+                    .await?
+                }
                 OrderState::Reserved if order.fulfilled_at.is_some() => {
                     let claimed = order.claim_for_settle(self.lease(owner, now), now)?;
                     self.store.transition(&order, &claimed).await?;
@@ -344,6 +368,27 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
             }
         }
         Ok(Step::Done(Box::new(order)))
+    }
+
+    /// Stops retrying: the order needs a person, with the reason.
+    async fn give_up(
+        &self,
+        order: &Order,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Order, StepError> {
+        let next = order.needs_attention(code, message, now)?;
+        self.store.transition(order, &next).await?;
+        warn!(code, attempts = order.attempts, "order needs attention");
+        Ok(next)
+    }
+
+    /// When to try a Settle again after FPS refused it for now: doubling waits, capped.
+    fn retry_at(&self, attempts: u32, now: OffsetDateTime) -> OffsetDateTime {
+        let doubling = 1i32 << attempts.saturating_sub(1).min(16);
+        let wait = (self.settings.retry_wait * doubling).min(self.settings.max_retry_wait);
+        now + wait
     }
 
     /// FPS cancels a reserve after 7 days; it must never be settled after that.
@@ -401,6 +446,33 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 None,
                 self.clock.now(),
             )?,
+            Err(GatewayError::Refused {
+                code,
+                message,
+                retry_later: true,
+            }) => {
+                // FPS may accept the same Settle later (balance, account limits, a temporarily
+                // unavailable account): keep the shipped order due, with backoff, while the
+                // reserve lives long enough.
+                let now = self.clock.now();
+                let retry_at = self.retry_at(claimed.attempts, now);
+                let last_chance = claimed
+                    .reserve_expires_at()
+                    .map(|expires| expires - self.settings.reserve_margin);
+                if last_chance.is_some_and(|last| retry_at >= last)
+                    || claimed.attempts >= self.settings.max_attempts
+                {
+                    warn!(%code, "FPS refused the settle for now, and there is no time to retry");
+                    claimed.needs_attention(
+                        &code,
+                        &format!("{message} (FPS may accept it later, but not before the reservation expires)"),
+                        now,
+                    )?
+                } else {
+                    info!(%code, %retry_at, "FPS refused the settle for now; trying again later");
+                    claimed.settle_later(&code, &message, retry_at, now)?
+                }
+            }
             Err(GatewayError::Refused { code, message, .. }) => {
                 warn!(%code, "FPS refused the settle");
                 // Settle has no CallerReference: a refusal may mean an earlier Settle did land.

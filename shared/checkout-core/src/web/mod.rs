@@ -1,6 +1,7 @@
 //! The HTTP functions' shared layer: the service both are built around, and every response
 //! they send (pages, JSON, redirects) with the same headers.
 
+pub mod lambda;
 pub mod pages;
 
 use lambda_http::http::{header, HeaderValue, StatusCode};
@@ -98,6 +99,17 @@ impl<S, G> Service<S, G> {
             );
         }
         Ok(response)
+    }
+
+    /// 400 for a request whose event had parts that could not be kept (see [`lambda`]).
+    pub fn refuse_malformed(&self, what: &str) -> Result<Response<Body>, Error> {
+        self.error_page(
+            StatusCode::BAD_REQUEST,
+            "This link is not valid",
+            &[format!(
+                "Its {what} holds characters a web address cannot contain. Nothing was charged."
+            )],
+        )
     }
 
     pub fn not_found(&self) -> Result<Response<Body>, Error> {

@@ -227,6 +227,12 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
         ),
         OrderState::Expired => ("Authorisation expired", "bad", "The authorisation on your card expired before the order shipped. It was not charged.".into()),
         OrderState::AwaitingAuthorization => ("Waiting for your authorisation", "warn", "We have not received your authorisation yet.".into()),
+        // Retries ran out with the outcome open: a person confirms it with Amazon Payments.
+        OrderState::NeedsAttention => (
+            "We are confirming your payment",
+            "warn",
+            "We are checking the status of your payment with Amazon Payments and will contact you. Please do not pay again: you will not be charged twice.".into(),
+        ),
     };
     let unsettled = matches!(
         order.state,
@@ -275,22 +281,7 @@ pub fn error(merchant: &str, title: &str, problems: &[String], shop_url: Option<
 mod tests {
     use super::*;
 
-    const ALL: [OrderState; 14] = [
-        OrderState::AwaitingAuthorization,
-        OrderState::Charging,
-        OrderState::Reserving,
-        OrderState::Paid,
-        OrderState::PaymentPending,
-        OrderState::Reserved,
-        OrderState::ReservePending,
-        OrderState::Settling,
-        OrderState::Settled,
-        OrderState::SettlePending,
-        OrderState::SettleFailed,
-        OrderState::Failed,
-        OrderState::Abandoned,
-        OrderState::Expired,
-    ];
+    const ALL: &[OrderState] = OrderState::ALL;
 
     fn page_for(state: OrderState) -> String {
         let catalog =
@@ -321,7 +312,7 @@ mod tests {
 
     #[test]
     fn pages_say_exactly_what_is_known_about_the_money() {
-        for state in ALL {
+        for &state in ALL {
             let page = page_for(state);
             // "Nothing was charged" only where FPS was never asked to move money, or refused.
             let nothing_charged = matches!(state, OrderState::Abandoned | OrderState::Failed);
@@ -339,7 +330,8 @@ mod tests {
                     | OrderState::PaymentPending
                     | OrderState::ReservePending
             );
-            assert_eq!(page.contains("do not pay again"), unsettled, "{state:?}");
+            let open = unsettled || state == OrderState::NeedsAttention;
+            assert_eq!(page.contains("do not pay again"), open, "{state:?}");
             assert_eq!(page.contains("Check again"), unsettled, "{state:?}");
             // Not yet confirmed: never shown as a success.
             if unsettled {

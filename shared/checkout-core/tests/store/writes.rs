@@ -52,6 +52,7 @@ async fn get_round_trips_every_field() {
     full.status_code = Some("Success".into());
     full.status_message = Some("Reserve ok — ünïcödé".into());
     full.return_digest = Some("hbN0ZbqW3bC-digest".into());
+    full.retry_at = Some(NOW + Duration::minutes(30));
     full.reserved_at = Some(NOW - Duration::days(1));
     full.fulfilled_at = Some(NOW - Duration::minutes(5) + Duration::nanoseconds(1));
     full.settle_amount = Some(Amount::parse("40.5").unwrap());

@@ -75,6 +75,7 @@ pub mod attr {
     pub const STATUS_CODE: &str = "statusCode";
     pub const STATUS_MESSAGE: &str = "statusMessage";
     pub const RETURN_DIGEST: &str = "returnDigest";
+    pub const RETRY_AT: &str = "retryAt";
     pub const RESERVED_AT: &str = "reservedAt";
     pub const FULFILLED_AT: &str = "fulfilledAt";
     pub const SETTLE_AMOUNT: &str = "settleAmount";
@@ -188,6 +189,9 @@ pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
     }
     if let Some(at) = order.reserved_at {
         item.insert(attr::RESERVED_AT.into(), time(at)?);
+    }
+    if let Some(at) = order.retry_at {
+        item.insert(attr::RETRY_AT.into(), time(at)?);
     }
     if let Some(at) = order.fulfilled_at {
         item.insert(attr::FULFILLED_AT.into(), time(at)?);
@@ -414,6 +418,7 @@ fn decode(item: &Item) -> Result<Order, ItemError> {
         return_digest: f.opt_string(attr::RETURN_DIGEST)?,
         reserved_at: f.opt_time(attr::RESERVED_AT)?,
         fulfilled_at: f.opt_time(attr::FULFILLED_AT)?,
+        retry_at: f.opt_time(attr::RETRY_AT)?,
         settle_amount: f.opt_amount(attr::SETTLE_AMOUNT)?,
         settled_at: f.opt_time(attr::SETTLED_AT)?,
         lease,

@@ -9,22 +9,7 @@ use crate::domain::catalog::{PricedCart, PricedLine};
 
 const NOW: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
 
-const ALL: [OrderState; 14] = [
-    OrderState::AwaitingAuthorization,
-    OrderState::Charging,
-    OrderState::Reserving,
-    OrderState::Paid,
-    OrderState::PaymentPending,
-    OrderState::Reserved,
-    OrderState::ReservePending,
-    OrderState::Settling,
-    OrderState::Settled,
-    OrderState::SettlePending,
-    OrderState::SettleFailed,
-    OrderState::Failed,
-    OrderState::Abandoned,
-    OrderState::Expired,
-];
+const ALL: &[OrderState] = OrderState::ALL;
 
 fn cart() -> PricedCart {
     let total = Amount::new(dec!(10.00)).expect("amount");
@@ -83,7 +68,7 @@ type Event = fn(&Order) -> Result<Order, TransitionError>;
 
 /// Checks `event` from every state: `Some(to)` where the table allows it, an error elsewhere.
 fn check(name: &str, action: PaymentAction, event: Event, table: &[(OrderState, OrderState)]) {
-    for from in ALL {
+    for &from in ALL {
         let order = order_in(from, action);
         let result = event(&order);
         match table.iter().find(|(f, _)| *f == from) {
@@ -128,6 +113,17 @@ fn abandon(o: &Order) -> Result<Order, TransitionError> {
 }
 fn expire(o: &Order) -> Result<Order, TransitionError> {
     o.expire(LATER)
+}
+fn settle_later(o: &Order) -> Result<Order, TransitionError> {
+    o.settle_later(
+        "InsufficientBalance",
+        "later",
+        LATER + Duration::hours(1),
+        LATER,
+    )
+}
+fn needs_attention(o: &Order) -> Result<Order, TransitionError> {
+    o.needs_attention("TooManyAttempts", "retries ran out", LATER)
 }
 fn record(status: TransactionStatus) -> impl Fn(&Order) -> Result<Order, TransitionError> {
     move |o| o.record_transaction("TX-1", status, None, None, LATER)
@@ -187,6 +183,26 @@ fn claims_failures_and_expiry_follow_the_table() {
             action,
             expire,
             &[(Reserved, Expired), (ReservePending, Expired)],
+        );
+        check(
+            "settle_later",
+            action,
+            settle_later,
+            &[(Settling, Reserved)],
+        );
+        check(
+            "needs_attention",
+            action,
+            needs_attention,
+            &[
+                (Charging, NeedsAttention),
+                (Reserving, NeedsAttention),
+                (Settling, NeedsAttention),
+                (Reserved, NeedsAttention),
+                (PaymentPending, NeedsAttention),
+                (ReservePending, NeedsAttention),
+                (SettlePending, NeedsAttention),
+            ],
         );
     }
 }
@@ -259,7 +275,7 @@ fn what_fps_reports_moves_the_order_as_the_table_says() {
     for (status, moves) in table {
         let event = record(status);
         for action in [PaymentAction::Pay, PaymentAction::Reserve] {
-            for from in ALL {
+            for &from in ALL {
                 let result = event(&order_in(from, action));
                 match moves.iter().find(|(f, _)| *f == from) {
                     Some((_, to)) => assert_eq!(
@@ -305,7 +321,7 @@ fn a_live_lease_cannot_be_reclaimed() {
 fn fulfilment_is_for_reserves_once_and_never_above_the_reserve() {
     use OrderState::*;
     let accepted = [Reserved];
-    for from in ALL {
+    for &from in ALL {
         let order = order_in(from, PaymentAction::Reserve);
         let result = order.fulfil(None, Duration::ZERO, LATER);
         if accepted.contains(&from) {
@@ -349,7 +365,7 @@ fn a_reserve_dies_seven_days_after_it_was_made() {
 #[test]
 fn the_sweep_looks_at_an_order_when_it_can_next_move() {
     use OrderState::*;
-    for from in ALL {
+    for &from in ALL {
         let order = order_in(from, PaymentAction::Reserve);
         let due = order.due_at();
         let expected = match from {
@@ -363,6 +379,9 @@ fn the_sweep_looks_at_an_order_when_it_can_next_move() {
     let mut fulfilled = order_in(Reserved, PaymentAction::Reserve);
     fulfilled.fulfilled_at = Some(LATER);
     assert_eq!(fulfilled.due_at(), Some(LATER));
+    // A Settle refused for now waits for its retry time.
+    fulfilled.retry_at = Some(LATER + Duration::hours(1));
+    assert_eq!(fulfilled.due_at(), Some(LATER + Duration::hours(1)));
 }
 
 /// Issue 12 (1): FPS's 7-day clock starts at the Reserve request, not when we first see it

@@ -476,3 +476,64 @@ async fn a_reserve_close_to_expiry_is_not_shipped_against() {
     ));
     assert!(w.gateway.calls().is_empty());
 }
+
+/// Issue 12 (3): a Settle refusal FPS marks retriable keeps the shipped order due, with
+/// backoff, instead of failing it.
+#[tokio::test]
+async fn a_retriable_settle_refusal_is_tried_again_later() {
+    let w = world();
+    w.stored(w.reserved("o-1")).await;
+    w.gateway
+        .settle_answers(Answer::RefuseForNow("InsufficientBalance"));
+    let order = w.settlement.fulfil("o-1", None).await.expect("fulfil");
+    assert_eq!(order.state, OrderState::Reserved, "{order:?}");
+    assert_eq!(order.status_code.as_deref(), Some("InsufficientBalance"));
+    let retry_at = order.retry_at.expect("a time to try again");
+    assert!(retry_at > w.now(), "with backoff");
+    // Not before its time…
+    let summary = w.sweep().await;
+    assert_eq!(summary.examined, 0, "{summary:?}");
+    // …then settled.
+    w.clock.advance(retry_at - w.now());
+    let summary = w.sweep().await;
+    assert_eq!(summary.settled, 1, "{summary:?}");
+    assert_eq!(settle_calls(&w.gateway.calls()), 2);
+}
+
+/// Issue 12 (3): when the next try would come too close to the reserve's end, the order needs
+/// a person, with the reason.
+#[tokio::test]
+async fn a_retriable_refusal_near_expiry_needs_attention() {
+    let w = world();
+    w.stored(w.reserved("o-1")).await;
+    w.clock
+        .advance(RESERVE_LIFETIME - time::Duration::hours(2) - time::Duration::minutes(5));
+    w.gateway
+        .settle_answers(Answer::RefuseForNow("AccountLimitsExceeded"));
+    let order = w.settlement.fulfil("o-1", None).await.expect("fulfil");
+    assert_eq!(order.state, OrderState::NeedsAttention, "{order:?}");
+    assert_eq!(order.status_code.as_deref(), Some("AccountLimitsExceeded"));
+    assert!(order.due_at().is_none(), "the sweep leaves it to a person");
+}
+
+/// Issue 12 (3): re-driving a lapsed claim is bounded.
+#[tokio::test]
+async fn a_claim_that_keeps_lapsing_ends_needing_attention() {
+    let w = world();
+    w.stored(w.claimed("o-1", PaymentAction::Pay)).await;
+    for _ in 0..20 {
+        w.gateway.charge_answers(Answer::Unknown);
+        w.clock.advance(time::Duration::seconds(61));
+        w.sweep().await;
+    }
+    let order = w.store.order("o-1").await;
+    assert_eq!(order.state, OrderState::NeedsAttention, "{order:?}");
+    assert!(order.attempts <= SweepSettings::default().max_attempts);
+    let charges = w
+        .gateway
+        .calls()
+        .iter()
+        .filter(|c| matches!(c, Call::Charge { .. }))
+        .count();
+    assert!(charges < 20, "{charges} re-drives");
+}

@@ -118,6 +118,7 @@ fn every_field_round_trips() {
     full.lease = Some(lease(now));
     full.settled_at = Some(now + Duration::days(1));
     full.return_digest = Some("digest-of-the-verified-return".into());
+    full.retry_at = Some(now + Duration::hours(2));
     for o in [order(PaymentAction::Pay), reserved, full] {
         let item = order_to_item(&o).unwrap();
         assert_eq!(order_from_item(&item).unwrap(), o);

@@ -1,0 +1,162 @@
+//! Running an HTTP function under the Lambda runtime without dying on hostile bytes.
+//!
+//! API Gateway passes through bytes in `rawQueryString`, `rawPath` and the `Host` /
+//! `X-Forwarded-Proto` headers that `http::Uri` (or a URL parser) refuses, and lambda_http's
+//! conversion of such an event panics ("failed to build request: InvalidUriChar"); the release
+//! profile aborts on panic, so one crafted URL would kill the execution environment. Every
+//! event is checked first: what would not convert is dropped, the request is marked
+//! [`MALFORMED`], and the function answers 400.
+
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::http::{header, HeaderValue, Uri};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, IntoResponse, LambdaEvent, Request, Service};
+use url::Url;
+
+/// Set on a request whose event had parts that could not be kept; the value names them.
+pub const MALFORMED: &str = "x-checkout-malformed";
+
+/// The Lambda runtime serving `handler`, every event checked before conversion.
+pub async fn run<'a, S, R, E>(handler: S) -> Result<(), lambda_http::Error>
+where
+    S: Service<Request, Response = R, Error = E>,
+    S::Future: Send + 'a,
+    R: IntoResponse,
+    E: std::fmt::Debug + Into<lambda_http::lambda_runtime::Diagnostic>,
+{
+    lambda_http::lambda_runtime::run(adapter(handler)).await
+}
+
+/// lambda_http's adapter behind the check (what [`run`] serves; tests call it directly).
+pub fn adapter<'a, S, R, E>(handler: S) -> Checked<Adapter<'a, R, S>>
+where
+    S: Service<Request, Response = R, Error = E>,
+    S::Future: Send + 'a,
+    R: IntoResponse,
+{
+    Checked(Adapter::from(handler))
+}
+
+/// A Lambda HTTP service whose events are [`checked`] first.
+pub struct Checked<A>(A);
+
+impl<A> Service<LambdaEvent<LambdaRequest>> for Checked<A>
+where
+    A: Service<LambdaEvent<LambdaRequest>>,
+{
+    type Response = A::Response;
+    type Error = A::Error;
+    type Future = A::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, event: LambdaEvent<LambdaRequest>) -> Self::Future {
+        let LambdaEvent { payload, context } = event;
+        self.0.call(LambdaEvent::new(checked(payload), context))
+    }
+}
+
+/// The event with every part lambda_http could not convert dropped, and marked.
+pub fn checked(request: LambdaRequest) -> LambdaRequest {
+    match request {
+        LambdaRequest::ApiGatewayV2(event) => LambdaRequest::ApiGatewayV2(checked_v2(event)),
+        other => other,
+    }
+}
+
+fn checked_v2(mut event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpRequest {
+    let mut dropped: Vec<&str> = Vec::new();
+    let path = event.raw_path.clone().unwrap_or_default();
+    if !path.is_empty() && (!path.starts_with('/') || Uri::try_from(path.as_str()).is_err()) {
+        event.raw_path = Some("/".to_owned());
+        dropped.push("path");
+    }
+    if let Some(query) = &event.raw_query_string {
+        if Uri::try_from(format!("/?{query}")).is_err() {
+            event.raw_query_string = None;
+            event.query_string_parameters = Default::default();
+            dropped.push("query");
+        }
+    }
+    // lambda_http builds an absolute URL from X-Forwarded-Proto and Host (or the domain name).
+    let scheme_ok = event.headers.get("x-forwarded-proto").is_none_or(|v| {
+        v.to_str()
+            .is_ok_and(|s| Url::parse(&format!("{s}://h/")).is_ok())
+    });
+    if !scheme_ok {
+        event.headers.remove("x-forwarded-proto");
+        dropped.push("scheme");
+    }
+    let host_ok = |host: &str| {
+        Url::parse(&format!("https://{host}/")).is_ok()
+            && Uri::try_from(format!("https://{host}/")).is_ok()
+    };
+    if event
+        .headers
+        .get(header::HOST)
+        .is_some_and(|v| !v.to_str().is_ok_and(host_ok))
+    {
+        event.headers.remove(header::HOST);
+        dropped.push("host");
+    }
+    if event
+        .request_context
+        .domain_name
+        .as_deref()
+        .is_some_and(|d| !host_ok(d))
+    {
+        event.request_context.domain_name = None;
+        dropped.push("host");
+    }
+    if !dropped.is_empty() {
+        dropped.dedup();
+        if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
+            event.headers.insert(MALFORMED, value);
+        }
+    }
+    event
+}
+
+/// What was dropped from the request's event, if anything (see [`checked`]).
+pub fn malformed(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(MALFORMED)
+        .map(|v| v.to_str().unwrap_or("request"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crafted_events_convert_and_are_marked_and_good_ones_are_untouched() {
+        for (what, event) in crate::testing::crafted_http_events("/return") {
+            let payload: LambdaRequest = serde_json::from_value(event).expect(what);
+            let request: Request = checked(payload).into();
+            assert!(malformed(&request).is_some(), "{what}");
+        }
+        let good = crate::testing::crafted_http_events("/return")
+            .into_iter()
+            .next()
+            .map(|(_, mut event)| {
+                event["rawQueryString"] = serde_json::json!("status=SC&signature=a%2Bb%3D");
+                event
+            })
+            .expect("an event");
+        let payload: LambdaRequest = serde_json::from_value(good).expect("good");
+        let request: Request = checked(payload).into();
+        assert_eq!(malformed(&request), None);
+        assert_eq!(
+            request.uri().query(),
+            Some("status=SC&signature=a%2Bb%3D"),
+            "byte for byte"
+        );
+        assert_eq!(request.uri().path(), "/return");
+    }
+}
