@@ -324,3 +324,42 @@ async fn a_reserve_with_a_bank_account_is_refused_without_charging() {
     );
     stack.shutdown().await;
 }
+
+/// Issue 12 (9): FPS processed the Pay and answered 503; the resend is refused as a used
+/// token. That refusal says nothing about the first attempt: the order is not failed (the
+/// buyer is not invited to pay again) but left claimed, and the sweep's resend under the same
+/// CallerReference finds the Pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_after_a_committed_5xx_is_resolved_not_failed() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::UnavailableAfterCommit, 1)
+        .await
+        .unwrap();
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
+        .await
+        .unwrap();
+    let done = stack.checkout.complete(&query).await.expect("complete");
+    assert_eq!(done.order.state, OrderState::Charging, "{:?}", done.order);
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.transactions_for(&cr).len(), 1, "FPS took the Pay");
+    stack.clock.advance(time::Duration::seconds(61));
+    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert!(
+        matches!(order.state, OrderState::Paid | OrderState::PaymentPending),
+        "{order:?}"
+    );
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.transactions_for(&cr).len(), 1, "one Pay in all");
+    assert_eq!(
+        order.transaction_id.as_deref(),
+        Some(ledger.transactions_for(&cr)[0].transaction_id.as_str())
+    );
+    stack.shutdown().await;
+}

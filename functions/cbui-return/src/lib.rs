@@ -36,7 +36,23 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     }
     // The raw query, byte for byte: VerifySignature needs exactly what FPS sent.
     let raw_query = req.uri().query().unwrap_or("");
-    match service.checkout.complete(raw_query).await {
+    // One budget for the whole return: the invocation's (and API Gateway's) deadline. Work
+    // still out when it ends is dropped: a Pay already sent is resolved by the sweep.
+    let deadline = web::lambda::request_deadline(&req);
+    let completed = match tokio::time::timeout_at(deadline, service.checkout.complete(raw_query))
+        .await
+    {
+        Ok(completed) => completed,
+        Err(_) => {
+            warn!("return out of time; the sweep resolves whatever was started");
+            return service.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "We are confirming your payment",
+                    &["We could not finish confirming your payment in time. If you authorised it, it may still go through, so please do not pay again. Refresh this page in a minute to see the result; you will not be charged twice.".to_owned()],
+                );
+        }
+    };
+    match completed {
         Ok(completion) => {
             let order = &completion.order;
             info!(caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""), state = order.state.as_str(), repeat = completion.repeat, "return handled");
@@ -100,9 +116,9 @@ mod tests {
 
     use super::*;
 
-    type TestService = Service<Arc<CuedStore>, Arc<FakeGateway>>;
+    pub(super) type TestService = Service<Arc<CuedStore>, Arc<FakeGateway>>;
 
-    fn service(store: &Arc<CuedStore>, gateway: &Arc<FakeGateway>) -> TestService {
+    pub(super) fn service(store: &Arc<CuedStore>, gateway: &Arc<FakeGateway>) -> TestService {
         let settings = settings(PaymentAction::Pay);
         let shop = ShopConfig {
             action: settings.action,
@@ -177,6 +193,54 @@ mod tests {
         assert_eq!(gateway.charges(), 0);
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(page.contains("Nothing has been charged"), "{page}");
+    }
+}
+
+#[cfg(test)]
+mod budget {
+    use std::sync::Arc;
+
+    use checkout_core::domain::payment::PaymentMethod;
+    use checkout_core::testing::{authorized, mugs, Answer, CuedStore, FakeGateway};
+    use lambda_http::{Body, Context, RequestExt};
+
+    use super::tests::service;
+    use super::*;
+
+    /// Issue 12 (8): the return answers within its invocation's deadline, whatever FPS does;
+    /// a Pay still out when time runs out is left to the sweep, and the buyer is told not to
+    /// pay again.
+    #[tokio::test]
+    async fn a_return_answers_before_its_deadline_even_when_fps_hangs() {
+        let store: Arc<CuedStore> = CuedStore::new();
+        let gateway = FakeGateway::new();
+        let service = service(&store, &gateway);
+        let started = service.checkout.start(&mugs(1)).await.expect("start");
+        let query = gateway.will_read(
+            "q=1",
+            authorized(&started.order.caller_reference, PaymentMethod::CreditCard),
+        );
+        gateway.charge_answers(Answer::Hang);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64;
+        let mut context = Context::default();
+        context.deadline = now_ms + 1_500;
+        let request = lambda_http::http::Request::builder()
+            .uri(format!("https://shop.test/return?{query}"))
+            .body(Body::Empty)
+            .expect("request")
+            .with_lambda_context(context);
+        let answered =
+            tokio::time::timeout(std::time::Duration::from_secs(5), handle(&service, request))
+                .await
+                .expect("answered within the invocation's deadline")
+                .expect("a response");
+        assert_eq!(answered.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = String::from_utf8_lossy(answered.body().as_ref()).into_owned();
+        assert!(page.contains("do not pay again"), "{page}");
+        assert_eq!(gateway.charges(), 1);
     }
 }
 

@@ -15,6 +15,12 @@ pub enum FaultKind {
     /// The request is processed and recorded, then the connection is dropped before the
     /// answer: the caller cannot know the outcome (the timeout-after-commit case).
     DropAfterCommit,
+    /// The request is processed and recorded, then answered HTTP 503 `ServiceUnavailable`:
+    /// FPS's 5xx could follow a committed request, and well-behaved clients resend it.
+    UnavailableAfterCommit,
+    /// HTTP 400 `TokenUsageError`, nothing processed: what FPS could answer a resend whose
+    /// token an earlier, committed attempt already used (instead of replaying it).
+    TokenUsageError,
 }
 
 fn one() -> u32 {

@@ -59,6 +59,8 @@ pub enum Answer {
     RefuseForNow(&'static str),
     Unknown,
     NotSent,
+    /// Never answers (a call that outlives the invocation).
+    Hang,
 }
 
 impl Answer {
@@ -78,7 +80,7 @@ impl Answer {
                 message: format!("{code} message"),
                 retry_later: true,
             }),
-            Self::Unknown => Err(GatewayError::OutcomeUnknown("timed out".into())),
+            Self::Unknown | Self::Hang => Err(GatewayError::OutcomeUnknown("timed out".into())),
             Self::NotSent => Err(GatewayError::NotSent("connection refused".into())),
         }
     }
@@ -235,6 +237,9 @@ impl PaymentGateway for Arc<FakeGateway> {
                     PaymentAction::Pay => TransactionStatus::Success,
                     PaymentAction::Reserve => TransactionStatus::Reserved,
                 }));
+        if matches!(answer, Answer::Hang) {
+            std::future::pending::<()>().await;
+        }
         // FPS answers a repeated CallerReference with the same transaction.
         let transaction_id = format!("TX-{}", charge.caller_reference);
         answer.into_result(|status| Accepted {

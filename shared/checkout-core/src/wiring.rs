@@ -156,13 +156,7 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
     let store = StoreConfig::from_env(&ProcessEnv)?;
     let clock = system_clock();
     let gateway = fps_gateway(&fps, clock.clone()).await?;
-    let settle = SettleConfig::from_env(&ProcessEnv)?;
-    let settings = SweepSettings {
-        stop_before_deadline: fps.overall_timeout,
-        reserve_margin: settle.reserve_margin,
-        partial_settlement: settle.partial_settlement,
-        ..SweepSettings::default()
-    };
+    let settings = sweep_settings(&fps, &SettleConfig::from_env(&ProcessEnv)?);
     Ok(Settlement::new(
         order_store(&store).await,
         gateway,
@@ -170,6 +164,23 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
         settings,
     ))
 }
+
+/// The sweep's settings from the configuration. A claim's lease outlives any FPS call that
+/// may still land (the whole retry budget, and then some), and the sweep stops taking orders
+/// one such budget before its deadline.
+pub fn sweep_settings(fps: &FpsConfig, settle: &SettleConfig) -> SweepSettings {
+    let budget = time::Duration::try_from(fps.overall_timeout).unwrap_or(time::Duration::MAX);
+    SweepSettings {
+        lease: budget.saturating_add(LEASE_MARGIN),
+        stop_before_deadline: fps.overall_timeout,
+        reserve_margin: settle.reserve_margin,
+        partial_settlement: settle.partial_settlement,
+        ..SweepSettings::default()
+    }
+}
+
+/// How much longer than an FPS call's whole budget a claim is held.
+const LEASE_MARGIN: time::Duration = time::Duration::seconds(30);
 
 #[cfg(test)]
 mod tests {
@@ -218,5 +229,33 @@ mod tests {
         assert!(text.contains("req-42"), "{line}");
         assert!(text.contains("o-7"), "{line}");
         assert_eq!(line["level"], "WARN");
+    }
+
+    /// Issue 12 (8): a claim never lapses while its FPS call may still land, whatever
+    /// FPS_TIMEOUT_MS says.
+    #[test]
+    fn the_sweeps_lease_outlives_the_longest_fps_call() {
+        let env = |timeout_ms: &str| -> std::collections::BTreeMap<String, String> {
+            [
+                ("FPS_ENVIRONMENT", "sandbox"),
+                (
+                    "FPS_CREDENTIALS_SECRET_ARN",
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:fps",
+                ),
+                ("FPS_TIMEOUT_MS", timeout_ms),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+        };
+        let settle = SettleConfig::from_env(&std::collections::BTreeMap::<String, String>::new())
+            .expect("defaults");
+        for timeout_ms in ["5000", "20000", "120000"] {
+            let fps = FpsConfig::from_env(&env(timeout_ms)).expect("config");
+            let settings = sweep_settings(&fps, &settle);
+            let call = time::Duration::try_from(fps.overall_timeout).expect("duration");
+            assert!(settings.lease > call, "{timeout_ms}: {:?}", settings.lease);
+            assert_eq!(settings.stop_before_deadline, fps.overall_timeout);
+        }
     }
 }

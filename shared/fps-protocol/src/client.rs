@@ -99,6 +99,9 @@ pub enum TransportError {
     Body(#[source] reqwest::Error),
     #[error(transparent)]
     Response(ResponseError),
+    /// A resend was refused after an earlier attempt that may have been processed.
+    #[error("a resend was refused after an attempt that may have gone through: {0}")]
+    RefusedAfterUncertainAttempt(FpsError),
 }
 
 /// The HTTP client could not be built (its TLS backend failed to initialise).
@@ -184,16 +187,33 @@ impl FpsClient {
     pub async fn call<R: FpsRequest>(&self, request: &R) -> Result<R::Response, CallError> {
         let deadline = tokio::time::Instant::now() + self.config.overall_timeout;
         let mut attempt: u32 = 0;
+        // An earlier attempt's service failure may have followed processing (decision 3).
+        let mut earlier_may_have_committed = false;
         loop {
             attempt += 1;
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let timeout = remaining.min(self.config.attempt_timeout);
             let (failure, error) = match self.attempt(request, timeout).await {
                 Attempt::Done(response) => return Ok(response),
-                Attempt::Rejected(error) => (
-                    AttemptFailure::Rejected(error.class()),
-                    CallError::Rejected(error),
-                ),
+                // After an attempt that may have gone through, a refusal of the resend (the token
+                // is used, a duplicate request) says nothing about that first attempt: the
+                // outcome is unknown, to be resolved under the same CallerReference.
+                Attempt::Rejected(error)
+                    if earlier_may_have_committed && error.class() != ErrorClass::Transient =>
+                {
+                    warn!(action = R::ACTION, attempt, code = %error.code, "FPS refused a resend of a request that may have gone through");
+                    return Err(CallError::OutcomeUnknown {
+                        attempts: attempt,
+                        source: TransportError::RefusedAfterUncertainAttempt(error),
+                    });
+                }
+                Attempt::Rejected(error) => {
+                    earlier_may_have_committed |= error.class() == ErrorClass::Transient;
+                    (
+                        AttemptFailure::Rejected(error.class()),
+                        CallError::Rejected(error),
+                    )
+                }
                 Attempt::NotSent(source) => (
                     AttemptFailure::NotSent,
                     CallError::NotSent {

@@ -295,6 +295,10 @@ async fn process(
             ErrorCode::InternalError,
             "We encountered an internal error. Please try again (fps-sandbox injected fault).",
         )),
+        Some(FaultKind::TokenUsageError) => Some(ApiError::new(
+            ErrorCode::TokenUsageError,
+            "The token has already been used (fps-sandbox injected fault).",
+        )),
         _ => None,
     };
     if let Some(e) = injected {
@@ -317,6 +321,11 @@ async fn process(
         request_id,
     );
     processed.answer = match result {
+        // Processed and recorded, answered as if the service had failed.
+        Ok(_) if fault == Some(FaultKind::UnavailableAfterCommit) => Answer::Error(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "Service is currently unavailable (fps-sandbox injected fault, after processing).",
+        )),
         Ok(xml) => Answer::Ok(xml),
         Err(e) => Answer::Error(e),
     };

@@ -208,3 +208,57 @@ async fn bad_fault_specs_are_refused() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// A 503 after FPS processed the Pay: the client resends the same request, and the replay of
+/// the CallerReference answers with the one transaction (decision 2).
+#[tokio::test]
+async fn a_503_after_commit_is_resent_and_replayed() {
+    let sandbox = start().await;
+    let control = sandbox.control();
+    let token = card_token(&sandbox, "order-c503").await;
+    control
+        .inject_fault("Pay", FaultKind::UnavailableAfterCommit, 1)
+        .await
+        .unwrap();
+    let fps = client(&sandbox);
+    let answer = fps
+        .call(&pay(&token, "order-c503"))
+        .await
+        .expect("replayed");
+    let ledger = control.ledger().await.unwrap();
+    let transactions = ledger.transactions_for("order-c503");
+    assert_eq!(transactions.len(), 1, "processed once");
+    assert_eq!(answer.result.transaction_id, transactions[0].transaction_id);
+    assert_eq!(ledger.requests("order-c503", "Pay"), 2, "sent twice");
+}
+
+/// Issue 12 (9): when the resend is refused instead (the token is used), the refusal is not
+/// trusted: the first attempt may have gone through.
+#[tokio::test]
+async fn a_refusal_after_a_committed_503_is_an_unknown_outcome() {
+    let sandbox = start().await;
+    let control = sandbox.control();
+    let token = card_token(&sandbox, "order-c503r").await;
+    control
+        .inject_fault("Pay", FaultKind::UnavailableAfterCommit, 1)
+        .await
+        .unwrap();
+    control
+        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
+        .await
+        .unwrap();
+    let fps = client(&sandbox);
+    let e = fps.call(&pay(&token, "order-c503r")).await.unwrap_err();
+    assert!(matches!(e, CallError::OutcomeUnknown { .. }), "{e:?}");
+    assert!(e.may_have_committed());
+    // Without the earlier 503, the same refusal is final.
+    control
+        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
+        .await
+        .unwrap();
+    let e = fps.call(&pay(&token, "order-other")).await.unwrap_err();
+    match e {
+        CallError::Rejected(error) => assert_eq!(error.code, ErrorCode::TokenUsageError),
+        other => panic!("{other:?}"),
+    }
+}

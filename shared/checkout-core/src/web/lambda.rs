@@ -122,6 +122,36 @@ fn checked_v2(mut event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpRequest {
     event
 }
 
+/// API Gateway gives up on a Lambda integration after 30 s.
+pub const API_GATEWAY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(29);
+/// Kept back from a request's budget to render and send the answer.
+const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_millis(300);
+
+/// When a request's work must be done: the sooner of the invocation's deadline and API
+/// Gateway's, less the time to answer. Without an invocation context (tests, local serving),
+/// API Gateway's.
+pub fn request_deadline(request: &Request) -> tokio::time::Instant {
+    use lambda_http::RequestExt as _;
+    let now = tokio::time::Instant::now();
+    let gateway = now + API_GATEWAY_TIMEOUT;
+    let invocation = request
+        .lambda_context_ref()
+        .and_then(|context| instant_from_epoch_ms(context.deadline));
+    let end = invocation.map_or(gateway, |at| at.min(gateway));
+    end.checked_sub(ANSWER_MARGIN).unwrap_or(end).max(now)
+}
+
+/// An epoch-milliseconds deadline (the Lambda context's) as an instant; `None` unless it is
+/// in the future.
+pub fn instant_from_epoch_ms(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .ok()?;
+    let left = deadline_ms.checked_sub(now_ms).filter(|left| *left > 0)?;
+    Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
+}
+
 /// What was dropped from the request's event, if anything (see [`checked`]).
 pub fn malformed(request: &Request) -> Option<&str> {
     request
