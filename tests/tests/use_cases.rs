@@ -363,3 +363,35 @@ async fn a_refusal_after_a_committed_5xx_is_resolved_not_failed() {
     );
     stack.shutdown().await;
 }
+
+/// Issue 12 (9), the other order: the Pay's answer was lost; the sweep's resend is refused
+/// because the token is used. The order is not failed: FPS says the authorisation was spent,
+/// so the charge probably went through, and a person resolves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redrive_refused_for_a_used_token_needs_attention_not_failure() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let (cr, query) = authorised(&stack, Persona::Card).await;
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::DropAfterCommit, 1)
+        .await
+        .unwrap();
+    let done = stack.checkout.complete(&query).await.expect("complete");
+    assert_eq!(done.order.state, OrderState::Charging);
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
+        .await
+        .unwrap();
+    stack.clock.advance(time::Duration::seconds(61));
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::NeedsAttention, "{order:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(
+        ledger.transactions_for(&cr).len(),
+        1,
+        "FPS took the first Pay"
+    );
+    stack.shutdown().await;
+}

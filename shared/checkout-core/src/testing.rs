@@ -61,6 +61,8 @@ pub enum Answer {
     NotSent,
     /// Never answers (a call that outlives the invocation).
     Hang,
+    /// Refused because the authorisation is already used.
+    RefuseUsed(&'static str),
 }
 
 impl Answer {
@@ -74,11 +76,19 @@ impl Answer {
                 code: code.to_owned(),
                 message: format!("{code} message"),
                 retry_later: false,
+                authorization_used: false,
             }),
             Self::RefuseForNow(code) => Err(GatewayError::Refused {
                 code: code.to_owned(),
                 message: format!("{code} message"),
                 retry_later: true,
+                authorization_used: false,
+            }),
+            Self::RefuseUsed(code) => Err(GatewayError::Refused {
+                code: code.to_owned(),
+                message: format!("{code} message"),
+                retry_later: false,
+                authorization_used: true,
             }),
             Self::Unknown | Self::Hang => Err(GatewayError::OutcomeUnknown("timed out".into())),
             Self::NotSent => Err(GatewayError::NotSent("connection refused".into())),
@@ -104,6 +114,7 @@ pub enum Call {
         amount: Option<Amount>,
     },
     Status(String),
+    Spent(String),
 }
 
 /// A gateway that answers from per-operation scripts (accepting when a script runs out) and
@@ -115,6 +126,7 @@ pub struct FakeGateway {
     charges: Mutex<VecDeque<Answer>>,
     settles: Mutex<VecDeque<Answer>>,
     statuses: Mutex<VecDeque<Answer>>,
+    spent: Mutex<VecDeque<Result<bool, ()>>>,
     refuse_links: Mutex<bool>,
     calls: Mutex<Vec<Call>>,
 }
@@ -148,6 +160,10 @@ impl FakeGateway {
 
     pub fn status_answers(&self, answer: Answer) {
         lock(&self.statuses).push_back(answer);
+    }
+
+    pub fn spent_answers(&self, answer: Result<bool, ()>) {
+        lock(&self.spent).push_back(answer);
     }
 
     pub fn refuse_links(&self) {
@@ -265,6 +281,14 @@ impl PaymentGateway for Arc<FakeGateway> {
             transaction_id,
             status,
         })
+    }
+
+    async fn authorization_spent(&self, order_id: &str) -> Result<bool, GatewayError> {
+        self.record(Call::Spent(order_id.to_owned()));
+        lock(&self.spent)
+            .pop_front()
+            .unwrap_or(Ok(false))
+            .map_err(|()| GatewayError::NotSent("token lookup: connection refused".into()))
     }
 
     async fn transaction_status(

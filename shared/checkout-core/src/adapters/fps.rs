@@ -4,13 +4,15 @@
 
 use url::Url;
 
-use fps_protocol::api::{GetTransactionStatus, Pay, Reserve, Settle, VerifySignature};
+use fps_protocol::api::{
+    GetTokenByCaller, GetTransactionStatus, Pay, Reserve, Settle, VerifySignature,
+};
 use fps_protocol::cbui::{
     CbuiReturn, CbuiStatus, PaymentMethod as FpsMethod, SingleUseRequest, MAX_PAYMENT_REASON_LEN,
 };
 use fps_protocol::signing::SignatureMethod;
-use fps_protocol::xml::VerificationStatus;
-use fps_protocol::{CallError, ErrorClass, FpsClient};
+use fps_protocol::xml::{TokenStatus, VerificationStatus};
+use fps_protocol::{CallError, ErrorClass, ErrorCode, FpsClient};
 
 use crate::domain::money::Amount;
 use crate::domain::order::PaymentAction;
@@ -45,6 +47,14 @@ pub fn gateway_error(error: CallError) -> GatewayError {
         CallError::Rejected(e) if e.class() != ErrorClass::Transient => GatewayError::Refused {
             code: e.code.as_str().to_owned(),
             retry_later: e.class() == ErrorClass::RetryLater,
+            authorization_used: matches!(
+                e.code,
+                ErrorCode::TokenUsageError
+                    | ErrorCode::DuplicateRequest
+                    | ErrorCode::SameTokenIdUsedMultipleTimes
+                    | ErrorCode::TokenNotActive
+                    | ErrorCode::TokenNotActiveSender
+            ),
             message: e.message,
         },
         // A service failure may follow a processed request (decision 3).
@@ -220,6 +230,10 @@ impl PaymentGateway for FpsGateway {
         })
     }
 
+    async fn authorization_spent(&self, order_id: &str) -> Result<bool, GatewayError> {
+        self.token_spent(order_id).await
+    }
+
     async fn transaction_status(
         &self,
         transaction_id: &str,
@@ -238,6 +252,21 @@ impl PaymentGateway for FpsGateway {
             code: result.status_code,
             message: result.status_message,
         })
+    }
+}
+
+impl FpsGateway {
+    /// GetTokenByCaller with the order's CallerReference: the single-use token is spent once
+    /// a Pay or Reserve used it (FPS reports it Inactive).
+    async fn token_spent(&self, order_id: &str) -> Result<bool, GatewayError> {
+        let request = GetTokenByCaller::CallerReference(order_id.to_owned());
+        let result = self
+            .client
+            .call(&request)
+            .await
+            .map_err(gateway_error)?
+            .result;
+        Ok(result.token.token_status == TokenStatus::Inactive)
     }
 }
 
@@ -301,6 +330,24 @@ mod tests {
             }),
             GatewayError::NotSent(_)
         ));
+    }
+
+    #[test]
+    fn a_refusal_for_a_used_token_says_so() {
+        for (code, used) in [
+            ("TokenUsageError", true),
+            ("DuplicateRequest", true),
+            ("TokenNotActive_Sender", true),
+            ("TransactionDenied", false),
+        ] {
+            let GatewayError::Refused {
+                authorization_used, ..
+            } = gateway_error(rejected(code, 400))
+            else {
+                panic!("a refusal");
+            };
+            assert_eq!(authorization_used, used, "{code}");
+        }
     }
 
     #[test]

@@ -91,12 +91,15 @@ pub struct TransactionReport {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The gateway said no: nothing was done. `retry_later`: the same request may succeed
-    /// later (account state, balance), but not within seconds.
+    /// later (account state, balance), but not within seconds. `authorization_used`: the
+    /// refusal is that the buyer's authorisation was already used, which an earlier attempt of
+    /// this very request may have done.
     #[error("refused: {code}: {message}")]
     Refused {
         code: String,
         message: String,
         retry_later: bool,
+        authorization_used: bool,
     },
     /// The request may have been acted on: resolve it later with the same reference; never
     /// assume it failed.
@@ -141,4 +144,11 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         transaction_id: &str,
     ) -> impl Future<Output = Result<TransactionReport, GatewayError>> + Send;
+
+    /// Is the buyer's authorisation for this order spent (used, or otherwise no longer
+    /// usable)?
+    fn authorization_spent(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 }

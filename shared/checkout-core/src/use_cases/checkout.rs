@@ -373,6 +373,27 @@ pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
                 clock.now(),
             )?
         }
+        // A resend refused because the authorisation is used: our own earlier attempt may
+        // have used it. Ask whether it is spent before calling the order failed.
+        Err(GatewayError::Refused {
+            code,
+            message,
+            authorization_used: true,
+            ..
+        }) if claimed.attempts > 1 => {
+            match gateway.authorization_spent(&claimed.caller_reference).await {
+                Ok(true) => {
+                    warn!(%code, "a resent charge was refused and the authorisation is spent: an earlier attempt probably charged");
+                    claimed.needs_attention(
+                    &code,
+                    &format!("{message} (the buyer's authorisation is spent: an earlier attempt of this charge probably went through; find it in the FPS account)"),
+                    clock.now(),
+                )?
+                }
+                Ok(false) => claimed.fail(&code, &message, clock.now())?,
+                Err(e) => return Err(StepError::Unresolved(e)),
+            }
+        }
         Err(GatewayError::Refused { code, message, .. }) => {
             info!(%code, "FPS refused the charge");
             claimed.fail(&code, &message, clock.now())?

@@ -450,6 +450,7 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 code,
                 message,
                 retry_later: true,
+                ..
             }) => {
                 // FPS may accept the same Settle later (balance, account limits, a temporarily
                 // unavailable account): keep the shipped order due, with backoff, while the

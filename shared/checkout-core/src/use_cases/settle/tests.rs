@@ -537,3 +537,41 @@ async fn a_claim_that_keeps_lapsing_ends_needing_attention() {
         .count();
     assert!(charges < 20, "{charges} re-drives");
 }
+
+/// Issue 12 (9): a re-driven charge refused because the authorisation is used is resolved by
+/// asking whether it is spent, before anything is called failed.
+#[tokio::test]
+async fn a_redriven_charge_refused_as_used_asks_whether_the_authorisation_is_spent() {
+    for (spent, expected) in [
+        (Ok(true), OrderState::NeedsAttention),
+        (Ok(false), OrderState::Failed),
+        (Err(()), OrderState::Charging),
+    ] {
+        let w = world();
+        w.stored(w.claimed("o-1", PaymentAction::Pay)).await;
+        w.clock.advance(time::Duration::seconds(61));
+        w.gateway
+            .charge_answers(Answer::RefuseUsed("TokenUsageError"));
+        w.gateway.spent_answers(spent);
+        w.sweep().await;
+        let order = w.store.order("o-1").await;
+        assert_eq!(order.state, expected, "{spent:?}");
+        assert!(w.gateway.calls().contains(&Call::Spent("o-1".into())));
+    }
+    // The first attempt's refusal is taken as it is: nothing earlier could have used it.
+    let w = world();
+    let claimed = w.claimed("o-2", PaymentAction::Pay);
+    assert_eq!(claimed.attempts, 1);
+    w.gateway
+        .charge_answers(Answer::RefuseUsed("TokenUsageError"));
+    let done = crate::use_cases::checkout::run_charge(
+        &w.store,
+        &w.gateway,
+        &w.clock,
+        w.stored(claimed).await,
+    )
+    .await
+    .expect("charged");
+    assert_eq!(done.state, OrderState::Failed);
+    assert!(!w.gateway.calls().contains(&Call::Spent("o-2".into())));
+}
