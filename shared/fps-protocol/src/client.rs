@@ -197,7 +197,7 @@ impl FpsClient {
                 Attempt::Done(response) => return Ok(response),
                 // After an attempt that may have gone through, a refusal of the resend (the token
                 // is used, a duplicate request) says nothing about that first attempt: the
-                // outcome is unknown, to be resolved under the same CallerReference.
+                // outcome is unknown, to be resolved under the same CallerReference (decision 9).
                 Attempt::Rejected(error)
                     if earlier_may_have_committed && error.class() != ErrorClass::Transient =>
                 {
