@@ -82,20 +82,12 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
 
 /// The Lambda deadline (epoch milliseconds) as a tokio instant.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    if deadline_ms <= now_ms {
+    checkout_core::web::lambda::instant_from_epoch_ms(deadline_ms).unwrap_or_else(|| {
         // AWS always sends a future deadline; local emulators (cargo lambda watch) may not.
         // Without one the sweep would stop before starting, so give it a modest budget.
-        warn!(
-            deadline_ms,
-            now_ms, "invocation deadline is not in the future; using 30 s"
-        );
-        return tokio::time::Instant::now() + FALLBACK_BUDGET;
-    }
-    tokio::time::Instant::now() + std::time::Duration::from_millis(deadline_ms - now_ms)
+        warn!(deadline_ms, "invocation deadline is not in the future; using 30 s");
+        tokio::time::Instant::now() + FALLBACK_BUDGET
+    })
 }
 
 /// Time given to a sweep whose invocation carries no usable deadline.

@@ -298,12 +298,8 @@ mod tests {
 
 #[cfg(test)]
 mod crafted_events {
-    use std::sync::Arc;
-
-    use checkout_core::config::ShopConfig;
     use checkout_core::domain::order::PaymentAction;
-    use checkout_core::testing::{clock, crafted_http_events, settings, CuedStore, FakeGateway};
-    use checkout_core::use_cases::checkout::Checkout;
+    use checkout_core::testing::{crafted_http_events, web_world};
     use lambda_http::request::LambdaRequest;
     use lambda_http::{service_fn, Context, LambdaEvent, Service as _};
 
@@ -313,32 +309,11 @@ mod crafted_events {
     /// does not panic (the release build aborts on panic: a dead execution environment).
     #[tokio::test]
     async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
-        let settings = settings(PaymentAction::Pay);
-        let shop = ShopConfig {
-            action: settings.action,
-            return_url: settings.return_url.clone(),
-            shop_url: settings.return_url.join("/").expect("url"),
-            catalog: settings.catalog.clone(),
-            pricing: settings.pricing.clone(),
-            merchant_name: settings.merchant_name.clone(),
-        };
-        let store = CuedStore::new();
-        let service = Service {
-            checkout: Checkout::new(
-                store.clone(),
-                FakeGateway::new(),
-                Arc::new(clock()),
-                settings,
-            ),
-            shop,
-            security: checkout_core::web::SecurityHeaders::new(
-                &"https://cbui.test/".parse().expect("url"),
-            ),
-        };
+        let world = web_world(PaymentAction::Pay);
         for (what, event) in crafted_http_events("/") {
             let payload: LambdaRequest = serde_json::from_value(event).expect(what);
             let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
-                handle(&service, req)
+                handle(&world.service, req)
             }));
             let response = adapter
                 .call(LambdaEvent::new(payload, Context::default()))
@@ -347,6 +322,6 @@ mod crafted_events {
             let response = serde_json::to_value(&response).expect("JSON");
             assert_eq!(response["statusCode"], 400, "{what}: {response}");
         }
-        assert_eq!(store.creates(), 0, "nothing stored");
+        assert_eq!(world.store.creates(), 0, "nothing stored");
     }
 }

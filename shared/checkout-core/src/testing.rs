@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::adapters::memory::MemoryStore;
+use crate::config::ShopConfig;
 use crate::domain::catalog::{CartLine, Catalog, PricingRule};
 use crate::domain::money::Amount;
 use crate::domain::order::{Order, PaymentAction};
@@ -21,7 +22,8 @@ use crate::ports::gateway::{
     InvalidPaymentRequest, InvalidReturn, PaymentGateway, TransactionReport,
 };
 use crate::ports::store::{DuePage, OrderStore, StoreError};
-use crate::use_cases::checkout::CheckoutSettings;
+use crate::use_cases::checkout::{Checkout, CheckoutSettings};
+use crate::web::{SecurityHeaders, Service};
 
 pub const START: OffsetDateTime = datetime!(2026-12-01 10:00 UTC);
 
@@ -476,4 +478,35 @@ pub fn crafted_http_events(path: &str) -> Vec<(&'static str, serde_json::Value)>
             event(path, "", host, "ht tp"),
         ),
     ]
+}
+
+/// An HTTP function's service on the fakes (the functions' unit tests).
+pub struct WebWorld {
+    pub store: Arc<CuedStore>,
+    pub gateway: Arc<FakeGateway>,
+    pub service: Service<Arc<CuedStore>, Arc<FakeGateway>>,
+}
+
+pub fn web_world(action: PaymentAction) -> WebWorld {
+    let settings = settings(action);
+    let shop = ShopConfig {
+        action: settings.action,
+        return_url: settings.return_url.clone(),
+        shop_url: settings.return_url.join("/").expect("url"),
+        catalog: settings.catalog.clone(),
+        pricing: settings.pricing.clone(),
+        merchant_name: settings.merchant_name.clone(),
+    };
+    let store = CuedStore::new();
+    let gateway = FakeGateway::new();
+    let checkout = Checkout::new(store.clone(), gateway.clone(), Arc::new(clock()), settings);
+    WebWorld {
+        store,
+        gateway,
+        service: Service {
+            checkout,
+            shop,
+            security: SecurityHeaders::new(&Url::parse("https://cbui.test/").expect("url")),
+        },
+    }
 }

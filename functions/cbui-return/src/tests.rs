@@ -1,0 +1,150 @@
+//! The return handler on the fakes: honest pages, its time budget, its headers, and hostile
+//! events through its Lambda adapter.
+
+use checkout_core::domain::order::PaymentAction;
+use checkout_core::domain::payment::PaymentMethod;
+use checkout_core::testing::{
+    authorized, crafted_http_events, mugs, web_world, Answer, Cue, WebWorld,
+};
+use lambda_http::http::HeaderMap;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{service_fn, Body, Context, LambdaEvent, RequestExt, Service as _};
+
+use super::*;
+
+/// A Pay checkout started, and the query of its signed card return.
+async fn started(world: &WebWorld) -> String {
+    let started = world.service.checkout.start(&mugs(1)).await.expect("start");
+    world.gateway.will_read(
+        "q=1",
+        authorized(&started.order.caller_reference, PaymentMethod::CreditCard),
+    )
+}
+
+fn request(query: &str) -> Request {
+    lambda_http::http::Request::builder()
+        .uri(format!("https://shop.test/return?{query}"))
+        .body(Body::Empty)
+        .expect("request")
+}
+
+async fn get(world: &WebWorld, query: &str) -> (StatusCode, HeaderMap, String) {
+    let response = handle(&world.service, request(query))
+        .await
+        .expect("a response");
+    let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+    (response.status(), response.headers().clone(), body)
+}
+
+#[tokio::test]
+async fn a_store_failure_after_the_charge_never_says_nothing_was_charged() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    // The claim is written, Pay goes out, then the store fails to record its answer.
+    world.store.cue(Cue::TransitionPasses);
+    world.store.cue(Cue::TransitionFails);
+    let (status, headers, page) = get(&world, &query).await;
+    assert_eq!(world.gateway.charges(), 1);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers["retry-after"], "5", "a 503 says when to retry");
+    assert!(!page.contains("Nothing has been charged"), "{page}");
+    assert!(page.contains("do not pay again"), "{page}");
+}
+
+#[tokio::test]
+async fn a_store_failure_before_anything_was_claimed_says_nothing_was_charged() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    world.store.cue(Cue::GetFails);
+    let (status, _, page) = get(&world, &query).await;
+    assert_eq!(world.gateway.charges(), 0);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.contains("Nothing has been charged"), "{page}");
+}
+
+/// Issue 12 (8): the return answers within its invocation's deadline, whatever FPS does; a
+/// Pay still out when time runs out is left to the sweep, and the buyer is told not to pay
+/// again.
+#[tokio::test]
+async fn a_return_answers_before_its_deadline_even_when_fps_hangs() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    world.gateway.charge_answers(Answer::Hang);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64;
+    let mut context = Context::default();
+    context.deadline = now_ms + 1_500;
+    let answered = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        handle(&world.service, request(&query).with_lambda_context(context)),
+    )
+    .await
+    .expect("answered within the invocation's deadline")
+    .expect("a response");
+    assert_eq!(answered.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = String::from_utf8_lossy(answered.body().as_ref()).into_owned();
+    assert!(page.contains("do not pay again"), "{page}");
+    assert_eq!(world.gateway.charges(), 1);
+}
+
+fn assert_secure(headers: &HeaderMap, what: &str) {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name}"))
+            .to_owned()
+    };
+    let csp = get("content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "style-src 'unsafe-inline'",
+        "frame-ancestors 'none'",
+        "form-action 'self' https://cbui.test",
+    ] {
+        assert!(csp.contains(directive), "{what}: {csp}");
+    }
+    assert!(
+        !csp.contains("script-src"),
+        "{what}: no scripts at all: {csp}"
+    );
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    // The return URL carries the token and the signature: never send it on.
+    assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+    assert!(
+        get("strict-transport-security").starts_with("max-age="),
+        "{what}"
+    );
+}
+
+/// Issue 12 (6).
+#[tokio::test]
+async fn outcome_and_error_pages_carry_the_security_headers() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    for (what, query) in [("outcome page", query.as_str()), ("error page", "garbage")] {
+        let (_, headers, _) = get(&world, query).await;
+        assert_secure(&headers, what);
+    }
+}
+
+/// Issue 12 (7): whatever bytes API Gateway passes through, the function answers 400 and does
+/// not panic (the release build aborts on panic: a dead execution environment).
+#[tokio::test]
+async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
+    let world = web_world(PaymentAction::Pay);
+    for (what, event) in crafted_http_events("/return") {
+        let payload: LambdaRequest = serde_json::from_value(event).expect(what);
+        let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
+            handle(&world.service, req)
+        }));
+        let response = adapter
+            .call(LambdaEvent::new(payload, Context::default()))
+            .await
+            .expect(what);
+        let response = serde_json::to_value(&response).expect("JSON");
+        assert_eq!(response["statusCode"], 400, "{what}: {response}");
+    }
+}
