@@ -75,24 +75,32 @@ fn refusal_page(e: &CompleteError) -> (StatusCode, &'static str, String) {
         CompleteError::BadReturn(_) | CompleteError::MissingCallerReference => (
             StatusCode::BAD_REQUEST,
             "This link is incomplete",
-            format!("The payment return link is not valid ({e}). Nothing was charged."),
+            format!("The payment return link is not valid ({e}). This link did not start a payment."),
         ),
         CompleteError::UnknownOrder(_) => (
             StatusCode::NOT_FOUND,
             "Order not found",
             "We have no order for this payment link. Nothing was charged.".to_owned(),
         ),
+        // Asked of an order awaiting authorisation: nothing was charged for it.
         CompleteError::Forged => (
             StatusCode::FORBIDDEN,
             "This link could not be verified",
             "Amazon Payments did not confirm this payment link, so we did not charge anything."
                 .to_owned(),
         ),
-        // Nothing was claimed, so no charge was sent and none will be.
+        // The order is past authorisation and may well be paid.
+        CompleteError::UnrecognisedReturn(_) => (
+            StatusCode::FORBIDDEN,
+            "This link could not be verified",
+            "This is not the payment link we confirmed for this order. If you already paid for it, that payment stands: please do not pay again.".to_owned(),
+        ),
+        // This request charged nothing, but the order's state is not known here (an earlier
+        // visit, or another tab, may have paid it): never "nothing charged".
         CompleteError::StoreUnavailable(_) | CompleteError::GatewayUnavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Please refresh in a moment",
-            "We could not confirm your payment just now. Nothing has been charged yet; refreshing this page is safe.".to_owned(),
+            "We could not confirm your payment just now. If you authorised it, it may already have gone through, so please do not pay again. Refreshing this page is safe.".to_owned(),
         ),
         // A charge may be under way or done: never "nothing charged".
         CompleteError::Unconfirmed(_) => (

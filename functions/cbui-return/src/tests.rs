@@ -51,15 +51,44 @@ async fn a_store_failure_after_the_charge_never_says_nothing_was_charged() {
     assert!(page.contains("do not pay again"), "{page}");
 }
 
+/// The order could not be read: its state (maybe charged by an earlier visit) is unknown, so
+/// the page does not say nothing was charged.
 #[tokio::test]
-async fn a_store_failure_before_anything_was_claimed_says_nothing_was_charged() {
+async fn a_store_failure_reading_the_order_does_not_claim_nothing_was_charged() {
     let world = web_world(PaymentAction::Pay);
     let query = started(&world).await;
     world.store.cue(Cue::GetFails);
     let (status, _, page) = get(&world, &query).await;
     assert_eq!(world.gateway.charges(), 0);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.contains("Nothing has been charged"), "{page}");
+    assert!(!page.contains("Nothing has been charged"), "{page}");
+    assert!(page.contains("do not pay again"), "{page}");
+}
+
+/// A link for a completed order that is not the return FPS verified: the order may well be
+/// paid, so the page says so rather than "we did not charge anything".
+#[tokio::test]
+async fn an_unrecognised_link_for_a_paid_order_does_not_say_nothing_was_charged() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    let (status, _, _) = get(&world, &query).await;
+    assert_eq!(status, StatusCode::OK);
+    let order_id = world
+        .gateway
+        .calls()
+        .iter()
+        .find_map(|c| match c {
+            checkout_core::testing::Call::Charge { reference, .. } => Some(reference.clone()),
+            _ => None,
+        })
+        .expect("charged");
+    let mut other = authorized(&order_id, PaymentMethod::CreditCard);
+    other.raw_query = "different-bytes".into();
+    let other = world.gateway.will_read("other", other);
+    let (status, _, page) = get(&world, &other).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!page.contains("did not charge"), "{page}");
+    assert!(page.contains("do not pay again"), "{page}");
 }
 
 /// Issue 12 (8): the return answers within its invocation's deadline, whatever FPS does; a

@@ -85,7 +85,10 @@ pub fn deadline_from_epoch_ms(deadline_ms: u64) -> tokio::time::Instant {
     checkout_core::web::lambda::instant_from_epoch_ms(deadline_ms).unwrap_or_else(|| {
         // AWS always sends a future deadline; local emulators (cargo lambda watch) may not.
         // Without one the sweep would stop before starting, so give it a modest budget.
-        warn!(deadline_ms, "invocation deadline is not in the future; using 30 s");
+        warn!(
+            deadline_ms,
+            "invocation deadline is not in the future; using 30 s"
+        );
         tokio::time::Instant::now() + FALLBACK_BUDGET
     })
 }

@@ -477,6 +477,10 @@ pub fn crafted_http_events(path: &str) -> Vec<(&'static str, serde_json::Value)>
             "a scheme that is not a scheme",
             event(path, "", host, "ht tp"),
         ),
+        (
+            "a scheme too long for http::Uri",
+            event(path, "", host, &"a".repeat(70)),
+        ),
     ]
 }
 

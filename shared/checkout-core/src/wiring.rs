@@ -166,12 +166,13 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
 }
 
 /// The sweep's settings from the configuration. A claim's lease outlives any FPS call that
-/// may still land (the whole retry budget, and then some), and the sweep stops taking orders
-/// one such budget before its deadline.
+/// may still land: a re-driven Settle makes two calls in a row (status, then Settle), each
+/// with the whole retry budget; and the sweep stops taking orders one budget before its
+/// deadline.
 pub fn sweep_settings(fps: &FpsConfig, settle: &SettleConfig) -> SweepSettings {
     let budget = time::Duration::try_from(fps.overall_timeout).unwrap_or(time::Duration::MAX);
     SweepSettings {
-        lease: budget.saturating_add(LEASE_MARGIN),
+        lease: budget.saturating_mul(2).saturating_add(LEASE_MARGIN),
         stop_before_deadline: fps.overall_timeout,
         reserve_margin: settle.reserve_margin,
         partial_settlement: settle.partial_settlement,

@@ -214,6 +214,14 @@ impl FpsClient {
                         CallError::Rejected(error),
                     )
                 }
+                // Nothing left this time, but an earlier attempt may have been processed.
+                Attempt::NotSent(source) if earlier_may_have_committed => (
+                    AttemptFailure::NotSent,
+                    CallError::OutcomeUnknown {
+                        attempts: attempt,
+                        source,
+                    },
+                ),
                 Attempt::NotSent(source) => (
                     AttemptFailure::NotSent,
                     CallError::NotSent {

@@ -86,6 +86,10 @@ pub enum CompleteError {
     /// VerifySignature said no (or the signature fields are missing): not from FPS.
     #[error("the return is not signed by FPS")]
     Forged,
+    /// A return naming an order that is past authorisation, but not the return FPS verified
+    /// for it: not shown the order, and not sent to FPS (the order may well be paid).
+    #[error("not the return verified for order {0}")]
+    UnrecognisedReturn(String),
     /// The store could not be asked before anything was claimed: no charge was or will be
     /// made for this return; the buyer may refresh.
     #[error("temporarily unavailable: {0}")]
@@ -186,7 +190,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
         if order.state != OrderState::AwaitingAuthorization && order.return_digest.is_some() {
             if !known_return {
                 warn!("a return for a completed order that is not the one FPS verified");
-                return Err(CompleteError::Forged);
+                return Err(CompleteError::UnrecognisedReturn(caller_reference));
             }
         } else {
             match self

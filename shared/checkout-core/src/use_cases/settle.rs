@@ -333,7 +333,10 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     )
                     .await?
                 }
-                OrderState::Reserved if order.fulfilled_at.is_some() => {
+                OrderState::Reserved
+                    if order.fulfilled_at.is_some()
+                        && order.retry_at.is_none_or(|at| at <= now) =>
+                {
                     let claimed = order.claim_for_settle(self.lease(owner, now), now)?;
                     self.store.transition(&order, &claimed).await?;
                     self.run_settle(claimed).await?
@@ -361,7 +364,11 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 }
                 _ => return Ok(Step::Skipped),
             };
-            let again = next.state == OrderState::Reserved && next.fulfilled_at.is_some();
+            // A reconcile that finds the reserve confirmed and shipped settles it in the same
+            // pass; a Settle refused for now waits for its retry time.
+            let again = next.state == OrderState::Reserved
+                && next.fulfilled_at.is_some()
+                && next.retry_at.is_none();
             order = next;
             if !again {
                 break;
@@ -460,15 +467,15 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 let last_chance = claimed
                     .reserve_expires_at()
                     .map(|expires| expires - self.settings.reserve_margin);
-                if last_chance.is_some_and(|last| retry_at >= last)
-                    || claimed.attempts >= self.settings.max_attempts
-                {
-                    warn!(%code, "FPS refused the settle for now, and there is no time to retry");
-                    claimed.needs_attention(
-                        &code,
-                        &format!("{message} (FPS may accept it later, but not before the reservation expires)"),
-                        now,
-                    )?
+                let out_of_time = last_chance.is_some_and(|last| retry_at >= last);
+                if out_of_time || claimed.attempts >= self.settings.max_attempts {
+                    let why = if out_of_time {
+                        "FPS may accept it later, but not before the reservation expires"
+                    } else {
+                        "FPS refused every try so far"
+                    };
+                    warn!(%code, why, "FPS refused the settle for now; giving up");
+                    claimed.needs_attention(&code, &format!("{message} ({why})"), now)?
                 } else {
                     info!(%code, %retry_at, "FPS refused the settle for now; trying again later");
                     claimed.settle_later(&code, &message, retry_at, now)?

@@ -84,10 +84,11 @@ fn checked_v2(mut event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpRequest {
         }
     }
     // lambda_http builds an absolute URL from X-Forwarded-Proto and Host (or the domain name).
-    let scheme_ok = event.headers.get("x-forwarded-proto").is_none_or(|v| {
-        v.to_str()
-            .is_ok_and(|s| Url::parse(&format!("{s}://h/")).is_ok())
-    });
+    // Only the schemes API Gateway sends: a long scheme passes a URL parser, not http::Uri.
+    let scheme_ok = event
+        .headers
+        .get("x-forwarded-proto")
+        .is_none_or(|v| matches!(v.to_str(), Ok("https" | "http")));
     if !scheme_ok {
         event.headers.remove("x-forwarded-proto");
         dropped.push("scheme");
@@ -112,6 +113,16 @@ fn checked_v2(mut event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpRequest {
     {
         event.request_context.domain_name = None;
         dropped.push("host");
+    }
+    // Last, the whole URI as lambda_http composes it: anything still refused drops to a bare
+    // request for `/`.
+    if !composes(&event) {
+        event.raw_path = Some("/".to_owned());
+        event.raw_query_string = None;
+        event.headers.remove(header::HOST);
+        event.headers.remove("x-forwarded-proto");
+        event.request_context.domain_name = None;
+        dropped.push("request");
     }
     if !dropped.is_empty() {
         dropped.dedup();
@@ -150,6 +161,37 @@ pub fn instant_from_epoch_ms(deadline_ms: u64) -> Option<tokio::time::Instant> {
         .ok()?;
     let left = deadline_ms.checked_sub(now_ms).filter(|left| *left > 0)?;
     Some(tokio::time::Instant::now() + std::time::Duration::from_millis(left))
+}
+
+/// Whether lambda_http can build this event's URI: `scheme://host` + path through a URL parser,
+/// then the raw query, through `http::Uri`.
+fn composes(event: &ApiGatewayV2httpRequest) -> bool {
+    let host = event
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or(event.request_context.domain_name.as_deref());
+    let scheme = event
+        .headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("https");
+    let path = event.raw_path.as_deref().unwrap_or("");
+    let base = match host {
+        Some(host) => match Url::parse(&format!("{scheme}://{host}{path}")) {
+            Ok(url) => url.to_string(),
+            Err(_) => return false,
+        },
+        None => match Url::parse(&format!("http://localhost{path}")) {
+            Ok(url) => url.path().to_owned(),
+            Err(_) => return false,
+        },
+    };
+    let uri = match event.raw_query_string.as_deref() {
+        Some(query) if !query.is_empty() => format!("{base}?{query}"),
+        _ => base,
+    };
+    Uri::try_from(uri).is_ok()
 }
 
 /// What was dropped from the request's event, if anything (see [`checked`]).

@@ -221,7 +221,7 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
             "Payment not collected",
             "bad",
             format!(
-                "We could not collect the payment for your order{}. The amount authorised on your card has not been charged; the hold on it lapses on its own, and we will contact you.",
+                "We could not collect the payment for your order{}. The amount authorised on your card has not been charged; the hold on it lapses on its own.",
                 order.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
             ),
         ),
@@ -231,7 +231,7 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
         OrderState::NeedsAttention => (
             "We are confirming your payment",
             "warn",
-            "We are checking the status of your payment with Amazon Payments and will contact you. Please do not pay again: you will not be charged twice.".into(),
+            "We are checking the status of your payment with Amazon Payments. Please do not pay again: you will not be charged twice. Look at this page again later for the result.".into(),
         ),
     };
     let unsettled = matches!(

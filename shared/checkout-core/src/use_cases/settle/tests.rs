@@ -485,6 +485,8 @@ async fn a_retriable_settle_refusal_is_tried_again_later() {
     w.stored(w.reserved("o-1")).await;
     w.gateway
         .settle_answers(Answer::RefuseForNow("InsufficientBalance"));
+    w.gateway
+        .settle_answers(Answer::RefuseForNow("InsufficientBalance"));
     let order = w.settlement.fulfil("o-1", None).await.expect("fulfil");
     assert_eq!(order.state, OrderState::Reserved, "{order:?}");
     assert_eq!(order.status_code.as_deref(), Some("InsufficientBalance"));
@@ -493,11 +495,18 @@ async fn a_retriable_settle_refusal_is_tried_again_later() {
     // Not before its time…
     let summary = w.sweep().await;
     assert_eq!(summary.examined, 0, "{summary:?}");
-    // …then settled.
+    // …then one try per sweep, each after its wait…
     w.clock.advance(retry_at - w.now());
+    w.sweep().await;
+    assert_eq!(settle_calls(&w.gateway.calls()), 2, "one Settle per sweep");
+    let order = w.store.order("o-1").await;
+    let next = order.retry_at.expect("refused again: a longer wait");
+    assert!(next - w.now() > retry_at - order.fulfilled_at.expect("fulfilled"));
+    // …until FPS takes it.
+    w.clock.advance(next - w.now());
     let summary = w.sweep().await;
     assert_eq!(summary.settled, 1, "{summary:?}");
-    assert_eq!(settle_calls(&w.gateway.calls()), 2);
+    assert_eq!(settle_calls(&w.gateway.calls()), 3);
 }
 
 /// Issue 12 (3): when the next try would come too close to the reserve's end, the order needs
