@@ -107,7 +107,8 @@ async fn serve(
         lambda_http::Body::Binary(bytes.to_vec())
     };
     let request = lambda_http::Request::from_parts(parts, lambda_body);
-    let result = if request.uri().path().ends_with("/return") {
+    let path = request.uri().path();
+    let result = if path == "/return" || path.starts_with("/return/") {
         cbui_return::handle(&h.ret, request).await
     } else {
         start_checkout::handle(&h.start, request).await

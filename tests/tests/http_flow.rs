@@ -226,6 +226,13 @@ async fn abandoned_then_retried_is_charged_once() {
         .authorize(&cbui, Persona::Card, Decision::Cancel)
         .await;
     assert!(back.query_pairs().any(|(k, v)| k == "status" && v == "A"));
+    // As real CBUI cancels did (issue 16): no callerReference; the order's own return URL
+    // names it.
+    assert!(
+        !back.query_pairs().any(|(k, _)| k == "callerReference"),
+        "{back}"
+    );
+    assert!(back.path().ends_with(&first), "{back}");
     let (status, page) = get(&stack, &back).await;
     assert_eq!(status, 200);
     assert!(

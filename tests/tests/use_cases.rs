@@ -29,7 +29,15 @@ async fn authorised(stack: &Stack, persona: Persona) -> (String, String) {
     let back = stack
         .authorize(&started.cbui_url, persona, Decision::Authorize)
         .await;
-    assert_eq!(back.path(), stack.return_url.path());
+    // Back to the order's own return URL.
+    assert_eq!(
+        back.path(),
+        format!(
+            "{}/{}",
+            stack.return_url.path(),
+            started.order.caller_reference
+        )
+    );
     (
         started.order.caller_reference,
         back.query().unwrap_or_default().to_owned(),

@@ -3,7 +3,7 @@
 
 use checkout_core::ports::gateway::PaymentGateway;
 use checkout_core::ports::store::OrderStore;
-use checkout_core::use_cases::checkout::CompleteError;
+use checkout_core::use_cases::checkout::{CompleteError, ReturnedTo};
 use checkout_core::web::{self, pages};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -39,9 +39,10 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     // One budget for the whole return: the invocation's (and API Gateway's) deadline. Work
     // still out when it ends is dropped: a Pay already sent is resolved by the sweep.
     let deadline = web::lambda::request_deadline(&req);
-    let completed = match tokio::time::timeout_at(deadline, service.checkout.complete(raw_query))
-        .await
-    {
+    let completion = service
+        .checkout
+        .complete_at(returned_to(req.uri().path()), raw_query);
+    let completed = match tokio::time::timeout_at(deadline, completion).await {
         Ok(completed) => completed,
         Err(_) => {
             warn!("return out of time; the sweep resolves whatever was started");
@@ -69,10 +70,22 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     }
 }
 
+/// `…/return/<order id>` is the order's own return URL; `…/return`, the shared one.
+fn returned_to(path: &str) -> ReturnedTo<'_> {
+    match path.trim_end_matches('/').rsplit_once("/return/") {
+        Some((_, order_id)) if !order_id.is_empty() && !order_id.contains('/') => {
+            ReturnedTo::OrderUrl(Some(order_id))
+        }
+        _ => ReturnedTo::SharedUrl,
+    }
+}
+
 /// What the buyer is told when a return cannot be completed.
 fn refusal_page(e: &CompleteError) -> (StatusCode, &'static str, String) {
     match e {
-        CompleteError::BadReturn(_) | CompleteError::MissingCallerReference => (
+        CompleteError::BadReturn(_)
+        | CompleteError::MissingCallerReference
+        | CompleteError::MismatchedOrder => (
             StatusCode::BAD_REQUEST,
             "This link is incomplete",
             format!("The payment return link is not valid ({e}). This link did not start a payment."),

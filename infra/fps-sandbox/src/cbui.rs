@@ -441,7 +441,9 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
     );
     let status = |code: &str| ("status".to_owned(), code.to_owned());
     let appended = match (decision, persona) {
-        (Decision::Cancel, _) => vec![status("A"), reference],
+        // Real cancel and not-permitted returns carried no callerReference (captures of 2009
+        // sandbox returns): the merchant finds the order from its return URL.
+        (Decision::Cancel, _) => vec![status("A")],
         (Decision::Authorize, Some(persona)) => match persona.instrument() {
             Some(instrument) if session.payment_methods.contains(&instrument) => {
                 let token = app.with_ledger(|l, now| {
@@ -466,6 +468,13 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
             }
             // The buyer has none of the instruments the merchant asked for.
             Some(_) => vec![status("PE"), reference],
+            None if persona.status_code() == "NP" => vec![
+                status("NP"),
+                (
+                    "errorMessage".to_owned(),
+                    "The sender is not permitted to make this payment.".to_owned(),
+                ),
+            ],
             None => vec![status(persona.status_code()), reference],
         },
         (Decision::Authorize, None) => return bad("Choose a test buyer before authorising."),

@@ -51,6 +51,27 @@ impl CheckoutSettings {
     }
 }
 
+impl CheckoutSettings {
+    /// The order's own return URL: the shared one with the order id as its last segment.
+    pub fn return_url_for(&self, order_id: &str) -> Url {
+        let mut url = self.return_url.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(order_id);
+        }
+        url
+    }
+}
+
+/// Where a buyer came back from the CBUI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReturnedTo<'a> {
+    /// The order's own return URL; `Some(order id)` as its path says (the CBUI names no order
+    /// on a cancel or a refusal).
+    OrderUrl(Option<&'a str>),
+    /// The shared return URL (orders started before return URLs carried the order id).
+    SharedUrl,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartedCheckout {
     pub order: Order,
@@ -81,6 +102,9 @@ pub enum CompleteError {
     BadReturn(#[from] InvalidReturn),
     #[error("the return query has no callerReference")]
     MissingCallerReference,
+    /// The path and the query name different orders.
+    #[error("the return link names two different orders")]
+    MismatchedOrder,
     #[error("no order {0}")]
     UnknownOrder(String),
     /// VerifySignature said no (or the signature fields are missing): not from FPS.
@@ -145,7 +169,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             amount: priced.total,
             description: &payment_reason(&settings.merchant_name, &priced),
             reserve: settings.action == PaymentAction::Reserve,
-            return_url: &settings.return_url,
+            return_url: &settings.return_url_for(&caller_reference),
         })?;
         let order = Order::new(caller_reference, priced, settings.action, now);
         self.store.create(&order).await?;
@@ -156,14 +180,37 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
     /// Handles the buyer's return from the CBUI. Whatever happens, Pay/Reserve reaches FPS at
     /// most once per order from here: the claim is a conditional write and the losers report
     /// the winner's outcome.
+    /// A return that came back to its order's own return URL (the order named by the query).
     pub async fn complete(&self, raw_query: &str) -> Result<Completion, CompleteError> {
+        self.complete_at(ReturnedTo::OrderUrl(None), raw_query)
+            .await
+    }
+
+    /// A return as received at `returned_to`. The order's own return URL carries its id, so
+    /// returns that name no order (cancel, not permitted) still find theirs; VerifySignature
+    /// is asked with exactly the URL the return came to.
+    pub async fn complete_at(
+        &self,
+        returned_to: ReturnedTo<'_>,
+        raw_query: &str,
+    ) -> Result<Completion, CompleteError> {
         let ret = self.gateway.read_return(raw_query)?;
-        let caller_reference = ret
-            .order_id
-            .clone()
-            .ok_or(CompleteError::MissingCallerReference)?;
+        let (caller_reference, end_point) = match (returned_to, ret.order_id.clone()) {
+            (ReturnedTo::OrderUrl(Some(in_path)), Some(in_query)) if in_path != in_query => {
+                return Err(CompleteError::MismatchedOrder)
+            }
+            (ReturnedTo::OrderUrl(Some(in_path)), _) => {
+                (in_path.to_owned(), self.settings.return_url_for(in_path))
+            }
+            (ReturnedTo::OrderUrl(None), Some(in_query)) => {
+                let end_point = self.settings.return_url_for(&in_query);
+                (in_query, end_point)
+            }
+            (ReturnedTo::SharedUrl, Some(in_query)) => (in_query, self.settings.return_url.clone()),
+            (_, None) => return Err(CompleteError::MissingCallerReference),
+        };
         let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
-        self.complete_verified(ret, caller_reference)
+        self.complete_verified(ret, caller_reference, end_point)
             .instrument(span)
             .await
     }
@@ -172,6 +219,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
         &self,
         ret: AuthorizationReturn,
         caller_reference: String,
+        end_point: Url,
     ) -> Result<Completion, CompleteError> {
         if !ret.signed {
             warn!("return without FPS signature fields");
@@ -193,11 +241,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 return Err(CompleteError::UnrecognisedReturn(caller_reference));
             }
         } else {
-            match self
-                .gateway
-                .verify_return(&self.settings.return_url, &ret)
-                .await
-            {
+            match self.gateway.verify_return(&end_point, &ret).await {
                 Ok(true) => {}
                 Ok(false) => {
                     warn!("VerifySignature: Failure");

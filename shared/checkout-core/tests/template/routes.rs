@@ -64,10 +64,15 @@ fn http_routes_reach_the_functions_that_declare_them() {
         })
         .collect();
     assert_eq!(in_body, from_events);
-    let expected: BTreeSet<String> = ["GET /", "POST /checkout", "GET /return"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let expected: BTreeSet<String> = [
+        "GET /",
+        "POST /checkout",
+        "GET /return",
+        "GET /return/{orderId}",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     assert_eq!(from_events, expected);
 }
 
@@ -177,15 +182,19 @@ fn the_settle_function_gets_its_settlement_rules() {
 fn the_return_route_is_throttled_below_the_api() {
     let template = template();
     let api = &resource(&template, "HttpApi")["Properties"];
-    let route = &api["RouteSettings"]["GET /return"];
-    assert_eq!(
-        route["ThrottlingRateLimit"],
-        json!({"Ref": "ReturnRateLimit"})
-    );
-    assert_eq!(
-        route["ThrottlingBurstLimit"],
-        json!({"Ref": "ReturnBurstLimit"})
-    );
+    for key in ["GET /return", "GET /return/{orderId}"] {
+        let route = &api["RouteSettings"][key];
+        assert_eq!(
+            route["ThrottlingRateLimit"],
+            json!({"Ref": "ReturnRateLimit"}),
+            "{key}"
+        );
+        assert_eq!(
+            route["ThrottlingBurstLimit"],
+            json!({"Ref": "ReturnBurstLimit"}),
+            "{key}"
+        );
+    }
     let number = |v: &Value| v.as_f64().expect("a number");
     let default = |name: &str| number(&template["Parameters"][name]["Default"]);
     let api_rate = number(&api["DefaultRouteSettings"]["ThrottlingRateLimit"]);

@@ -90,7 +90,9 @@ async fn start_prices_on_the_server_stores_the_order_and_links_to_the_gateway() 
     assert_eq!(get("ref"), Some(id.as_str()));
     assert_eq!(get("amount"), Some("16.20"));
     assert_eq!(get("reserve"), Some("false"));
-    assert_eq!(get("return"), Some("https://shop.test/return"));
+    // The order's own return URL: a cancel from the CBUI names no order, the URL does.
+    let own_return = format!("https://shop.test/return/{id}");
+    assert_eq!(get("return"), Some(own_return.as_str()));
     assert_eq!(get("reason"), Some("Test Shop: 2 × Mug"));
     assert!(w.gateway.calls().is_empty(), "starting calls no FPS API");
 }
@@ -149,7 +151,7 @@ async fn an_authorised_return_pays_the_stored_amount_once() {
         w.gateway.calls(),
         vec![
             Call::Verify {
-                return_url: "https://shop.test/return".into(),
+                return_url: format!("https://shop.test/return/{id}"),
                 raw_query: format!("return-for-{id}"),
             },
             Call::Charge {
