@@ -128,7 +128,51 @@ async fn serve(
     }
 }
 
+/// Two T-shirts and a mug: the cart most journeys buy.
+pub fn sample_cart() -> Vec<checkout_core::domain::catalog::CartLine> {
+    use checkout_core::domain::catalog::CartLine;
+    vec![
+        CartLine {
+            sku: "TEE-BLUE-L".into(),
+            quantity: 2,
+        },
+        CartLine {
+            sku: "MUG".into(),
+            quantity: 1,
+        },
+    ]
+}
+
 impl Stack {
+    /// Starts a checkout for [`sample_cart`] and plays the buyer; returns (caller reference, raw
+    /// return query). The buyer comes back to the order's own return URL.
+    pub async fn authorised(&self, persona: fps_sandbox::Persona) -> (String, String) {
+        let started = self.checkout.start(&sample_cart()).await.expect("start");
+        let back = self
+            .authorize(&started.cbui_url, persona, fps_sandbox::Decision::Authorize)
+            .await;
+        assert_eq!(
+            back.path(),
+            format!(
+                "{}/{}",
+                self.return_url.path(),
+                started.order.caller_reference
+            )
+        );
+        (
+            started.order.caller_reference,
+            back.query().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Moves the emulator's clock (due transitions happen before it answers).
+    pub async fn advance_emulator(&self, by: std::time::Duration) {
+        self.control
+            .advance_clock(by)
+            .await
+            .expect("advance emulator clock");
+    }
+
     pub async fn start(action: PaymentAction) -> Self {
         Self::start_with(StackOptions::new(action)).await
     }

@@ -3,59 +3,16 @@
 
 use std::time::Duration;
 
-use checkout_core::domain::catalog::CartLine;
 use checkout_core::domain::order::{OrderState, PaymentAction};
 use checkout_core::use_cases::checkout::CompleteError;
 use e2e_tests::Stack;
 use fps_sandbox::{Decision, FaultKind, Persona};
 use futures::StreamExt;
 
-fn cart() -> Vec<CartLine> {
-    vec![
-        CartLine {
-            sku: "TEE-BLUE-L".into(),
-            quantity: 2,
-        },
-        CartLine {
-            sku: "MUG".into(),
-            quantity: 1,
-        },
-    ]
-}
-
-/// Starts a checkout and plays the buyer; returns (caller reference, raw return query).
-async fn authorised(stack: &Stack, persona: Persona) -> (String, String) {
-    let started = stack.checkout.start(&cart()).await.expect("start");
-    let back = stack
-        .authorize(&started.cbui_url, persona, Decision::Authorize)
-        .await;
-    // Back to the order's own return URL.
-    assert_eq!(
-        back.path(),
-        format!(
-            "{}/{}",
-            stack.return_url.path(),
-            started.order.caller_reference
-        )
-    );
-    (
-        started.order.caller_reference,
-        back.query().unwrap_or_default().to_owned(),
-    )
-}
-
-async fn advance_emulator(stack: &Stack, by: Duration) {
-    stack
-        .control
-        .advance_clock(by)
-        .await
-        .expect("advance emulator clock");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_returns_charge_once_and_agree() {
     let stack = Stack::start(PaymentAction::Pay).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let (cr, query) = stack.authorised(Persona::Card).await;
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let checkout = stack.checkout.clone();
@@ -98,7 +55,7 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
         .map(|_| {
             let stack = &stack;
             async move {
-                let (cr, query) = authorised(stack, Persona::Card).await;
+                let (cr, query) = stack.authorised(Persona::Card).await;
                 let done = stack.checkout.complete(&query).await.expect("complete");
                 assert_eq!(done.order.state, OrderState::ReservePending);
                 cr
@@ -109,7 +66,7 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
         .await;
     // Let the emulator finish the reserves (Pending → Reserved), and see them confirmed: only a
     // confirmed reserve is shipped against.
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     let confirmed = stack.sweep().await;
     assert_eq!(confirmed.reserved, 200, "{confirmed:?}");
     // Shipped, with the Settles left to the sweeps (an OrderFulfilled event would settle at once).
@@ -136,7 +93,7 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
         );
     }
     // A further sweep after the emulator completes the settles moves every order to Settled.
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     let last = stack.sweep().await;
     assert_eq!(last.errors, 0);
     for cr in &orders {
@@ -151,7 +108,7 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
 /// its lease runs out, then the sweep repeats the call with the same CallerReference.
 async fn drop_after_commit_on_charge(action: PaymentAction, fps_action: &str, settled: OrderState) {
     let stack = Stack::start(action).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let (cr, query) = stack.authorised(Persona::Card).await;
     stack
         .control
         .inject_fault(fps_action, FaultKind::DropAfterCommit, 1)
@@ -176,7 +133,7 @@ async fn drop_after_commit_on_charge(action: PaymentAction, fps_action: &str, se
     assert_eq!(early.examined, 0, "a live lease is not due yet: {early:?}");
     assert!(stack.order(&cr).await.state.is_claimed());
     stack.clock.advance(time::Duration::seconds(61));
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     stack.sweep().await;
     let order = stack.order(&cr).await;
     assert_eq!(order.state, settled, "{order:?}");
@@ -208,9 +165,9 @@ async fn commit_then_drop_on_reserve_is_resolved_by_the_sweep() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commit_then_drop_on_settle_is_resolved_without_a_second_settle() {
     let stack = Stack::start(PaymentAction::Reserve).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let (cr, query) = stack.authorised(Persona::Card).await;
     stack.checkout.complete(&query).await.expect("complete");
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     stack.sweep().await;
     assert_eq!(stack.order(&cr).await.state, OrderState::Reserved);
     stack
@@ -226,7 +183,7 @@ async fn commit_then_drop_on_settle_is_resolved_without_a_second_settle() {
     );
     assert_eq!(stack.order(&cr).await.state, OrderState::Settling);
     stack.clock.advance(time::Duration::seconds(61));
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     stack.sweep().await;
     let order = stack.order(&cr).await;
     assert_eq!(order.state, OrderState::Settled, "{order:?}");
@@ -242,7 +199,7 @@ async fn commit_then_drop_on_settle_is_resolved_without_a_second_settle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_return_changes_nothing_and_charges_nothing() {
     let stack = Stack::start(PaymentAction::Pay).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let (cr, query) = stack.authorised(Persona::Card).await;
     let token = query
         .split('&')
         .find(|p| p.starts_with("tokenID="))
@@ -289,14 +246,16 @@ async fn a_forged_return_changes_nothing_and_charges_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reservation_older_than_seven_days_is_expired_not_settled() {
     let stack = Stack::start(PaymentAction::Reserve).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
+    let (cr, query) = stack.authorised(Persona::Card).await;
     stack.checkout.complete(&query).await.expect("complete");
-    advance_emulator(&stack, Duration::from_secs(2)).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
     stack.sweep().await;
     assert_eq!(stack.order(&cr).await.state, OrderState::Reserved);
     let week = time::Duration::days(7) + time::Duration::hours(1);
     stack.clock.advance(week);
-    advance_emulator(&stack, Duration::from_secs(7 * 24 * 3600 + 3600)).await;
+    stack
+        .advance_emulator(Duration::from_secs(7 * 24 * 3600 + 3600))
+        .await;
     // Shipping against a dead reserve is refused, with a reason the fulfilment system can act on.
     let refused = stack.try_fulfil(&cr).await.expect_err("a dead reserve");
     assert_eq!(
@@ -314,7 +273,11 @@ async fn a_reservation_older_than_seven_days_is_expired_not_settled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reserve_with_a_bank_account_is_refused_without_charging() {
     let stack = Stack::start(PaymentAction::Reserve).await;
-    let started = stack.checkout.start(&cart()).await.unwrap();
+    let started = stack
+        .checkout
+        .start(&e2e_tests::sample_cart())
+        .await
+        .unwrap();
     // The CBUI offers only cards for reserve=True; a bank persona is turned away by FPS itself.
     let back = stack
         .authorize(&started.cbui_url, Persona::Bank, Decision::Authorize)
@@ -329,77 +292,6 @@ async fn a_reserve_with_a_bank_account_is_refused_without_charging() {
     assert_eq!(
         ledger.requests(&started.order.caller_reference, "Reserve"),
         0
-    );
-    stack.shutdown().await;
-}
-
-/// Issue 12 (9): FPS processed the Pay and answered 503; the resend is refused as a used
-/// token. That refusal says nothing about the first attempt: the order is not failed (the
-/// buyer is not invited to pay again) but left claimed, and the sweep's resend under the same
-/// CallerReference finds the Pay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refusal_after_a_committed_5xx_is_resolved_not_failed() {
-    let stack = Stack::start(PaymentAction::Pay).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
-    stack
-        .control
-        .inject_fault("Pay", FaultKind::UnavailableAfterCommit, 1)
-        .await
-        .unwrap();
-    stack
-        .control
-        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
-        .await
-        .unwrap();
-    let done = stack.checkout.complete(&query).await.expect("complete");
-    assert_eq!(done.order.state, OrderState::Charging, "{:?}", done.order);
-    let ledger = stack.control.ledger().await.unwrap();
-    assert_eq!(ledger.transactions_for(&cr).len(), 1, "FPS took the Pay");
-    stack.clock.advance(time::Duration::seconds(61));
-    advance_emulator(&stack, Duration::from_secs(2)).await;
-    stack.sweep().await;
-    let order = stack.order(&cr).await;
-    assert!(
-        matches!(order.state, OrderState::Paid | OrderState::PaymentPending),
-        "{order:?}"
-    );
-    let ledger = stack.control.ledger().await.unwrap();
-    assert_eq!(ledger.transactions_for(&cr).len(), 1, "one Pay in all");
-    assert_eq!(
-        order.transaction_id.as_deref(),
-        Some(ledger.transactions_for(&cr)[0].transaction_id.as_str())
-    );
-    stack.shutdown().await;
-}
-
-/// Issue 12 (9), the other order: the Pay's answer was lost; the sweep's resend is refused
-/// because the token is used. The order is not failed: FPS says the authorisation was spent,
-/// so the charge probably went through, and a person resolves it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redrive_refused_for_a_used_token_needs_attention_not_failure() {
-    let stack = Stack::start(PaymentAction::Pay).await;
-    let (cr, query) = authorised(&stack, Persona::Card).await;
-    stack
-        .control
-        .inject_fault("Pay", FaultKind::DropAfterCommit, 1)
-        .await
-        .unwrap();
-    let done = stack.checkout.complete(&query).await.expect("complete");
-    assert_eq!(done.order.state, OrderState::Charging);
-    stack
-        .control
-        .inject_fault("Pay", FaultKind::TokenUsageError, 1)
-        .await
-        .unwrap();
-    stack.clock.advance(time::Duration::seconds(61));
-    stack.sweep().await;
-    let order = stack.order(&cr).await;
-    assert_eq!(order.state, OrderState::NeedsAttention, "{order:?}");
-    let ledger = stack.control.ledger().await.unwrap();
-    assert_eq!(
-        ledger.transactions_for(&cr).len(),
-        1,
-        "FPS took the first Pay"
     );
     stack.shutdown().await;
 }

@@ -21,6 +21,13 @@ pub enum FaultKind {
     /// HTTP 400 `TokenUsageError`, nothing processed: what FPS could answer a resend whose
     /// token an earlier, committed attempt already used (instead of replaying it).
     TokenUsageError,
+    /// HTTP 400 `ConcurrentModification` (FPS: retry the request), nothing processed.
+    ConcurrentModification,
+    /// HTTP 502 with an HTML body, as a proxy or load balancer in front of FPS answered;
+    /// nothing processed.
+    BadGateway,
+    /// The request is processed and recorded, then answered 200 with a body that is not XML.
+    GarbledAfterCommit,
 }
 
 fn one() -> u32 {

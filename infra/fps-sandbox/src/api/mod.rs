@@ -62,6 +62,9 @@ struct Processed {
     action: Option<String>,
     answer: Answer,
     drop_connection: bool,
+    /// Answer these bytes instead (status, content type, body): what a proxy, or a garbled
+    /// answer, looks like.
+    raw: Option<(StatusCode, &'static str, &'static str)>,
 }
 
 struct Request<'a> {
@@ -167,6 +170,8 @@ pub(crate) async fn handle(
             .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
             .body(Body::from_stream(failing))
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    } else if let Some((status, content_type, body)) = processed.raw {
+        (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
     } else {
         match processed.answer {
             Answer::Ok(xml) => xml_response(StatusCode::OK, xml),
@@ -205,6 +210,7 @@ async fn process(
         action: None,
         answer: Answer::Error(ApiError::internal("unreachable")),
         drop_connection: false,
+        raw: None,
     };
     let raw = if *method == Method::POST {
         match std::str::from_utf8(body) {
@@ -299,11 +305,24 @@ async fn process(
             ErrorCode::TokenUsageError,
             "The token has already been used (fps-sandbox injected fault).",
         )),
+        Some(FaultKind::ConcurrentModification) => Some(ApiError::new(
+            ErrorCode::ConcurrentModification,
+            "The resource was modified concurrently; retry (fps-sandbox injected fault).",
+        )),
         _ => None,
     };
     if let Some(e) = injected {
         app.with_ledger(|l, _| l.count_request(reference.as_deref(), &action, true));
         processed.answer = Answer::Error(e);
+        return processed;
+    }
+    if fault == Some(FaultKind::BadGateway) {
+        app.with_ledger(|l, _| l.count_request(reference.as_deref(), &action, true));
+        processed.raw = Some((
+            StatusCode::BAD_GATEWAY,
+            "text/html",
+            "<html><body><h1>502 Bad Gateway</h1></body></html>",
+        ));
         return processed;
     }
     if let Some(FaultKind::Latency { ms }) = fault {
@@ -322,6 +341,10 @@ async fn process(
     );
     processed.answer = match result {
         // Processed and recorded, answered as if the service had failed.
+        Ok(xml) if fault == Some(FaultKind::GarbledAfterCommit) => {
+            processed.raw = Some((StatusCode::OK, "text/xml; charset=utf-8", "<PayRespo"));
+            Answer::Ok(xml)
+        }
         Ok(_) if fault == Some(FaultKind::UnavailableAfterCommit) => Answer::Error(ApiError::new(
             ErrorCode::ServiceUnavailable,
             "Service is currently unavailable (fps-sandbox injected fault, after processing).",
