@@ -20,12 +20,22 @@ pub fn checkout_form() -> Result<Value, String> {
     load("post-checkout-form.json")
 }
 
-/// The browser coming back from the CBUI with `query`.
+/// The browser coming back from the CBUI with `query`, to the order's own return URL.
 pub fn cbui_return(query: &str) -> Result<Value, String> {
     let mut event = load("get-return.json")?;
     let params: Map<String, Value> = form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
+    // The CBUI sends the buyer back to the order's own return URL (`…/return/<order id>`),
+    // which is also the URL VerifySignature is asked with.
+    if let Some(Value::String(order_id)) = params.get("callerReference") {
+        let path = format!("/return/{order_id}");
+        event["rawPath"] = Value::String(path.clone());
+        event["routeKey"] = Value::String("GET /return/{orderId}".to_owned());
+        event["requestContext"]["http"]["path"] = Value::String(path);
+        event["requestContext"]["routeKey"] = Value::String("GET /return/{orderId}".to_owned());
+        event["pathParameters"] = json!({ "orderId": order_id });
+    }
     event["rawQueryString"] = Value::String(query.to_owned());
     event["queryStringParameters"] = Value::Object(params);
     Ok(event)
