@@ -4,11 +4,10 @@
 use checkout_core::domain::order::PaymentAction;
 use checkout_core::domain::payment::PaymentMethod;
 use checkout_core::testing::{
-    authorized, crafted_http_events, mugs, web_world, Answer, Cue, WebWorld,
+    assert_crafted_events_get_400, authorized, mugs, web_world, Answer, Cue, WebWorld,
 };
 use lambda_http::http::HeaderMap;
-use lambda_http::request::LambdaRequest;
-use lambda_http::{service_fn, Body, Context, LambdaEvent, RequestExt, Service as _};
+use lambda_http::{service_fn, Body, Context, RequestExt};
 
 use super::*;
 
@@ -164,16 +163,9 @@ async fn outcome_and_error_pages_carry_the_security_headers() {
 #[tokio::test]
 async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
     let world = web_world(PaymentAction::Pay);
-    for (what, event) in crafted_http_events("/return") {
-        let payload: LambdaRequest = serde_json::from_value(event).expect(what);
-        let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
-            handle(&world.service, req)
-        }));
-        let response = adapter
-            .call(LambdaEvent::new(payload, Context::default()))
-            .await
-            .expect(what);
-        let response = serde_json::to_value(&response).expect("JSON");
-        assert_eq!(response["statusCode"], 400, "{what}: {response}");
-    }
+    assert_crafted_events_get_400(
+        "/return",
+        service_fn(|req: Request| handle(&world.service, req)),
+    )
+    .await;
 }

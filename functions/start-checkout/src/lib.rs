@@ -299,9 +299,8 @@ mod tests {
 #[cfg(test)]
 mod crafted_events {
     use checkout_core::domain::order::PaymentAction;
-    use checkout_core::testing::{crafted_http_events, web_world};
-    use lambda_http::request::LambdaRequest;
-    use lambda_http::{service_fn, Context, LambdaEvent, Service as _};
+    use checkout_core::testing::{assert_crafted_events_get_400, web_world};
+    use lambda_http::service_fn;
 
     use super::*;
 
@@ -310,18 +309,8 @@ mod crafted_events {
     #[tokio::test]
     async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
         let world = web_world(PaymentAction::Pay);
-        for (what, event) in crafted_http_events("/") {
-            let payload: LambdaRequest = serde_json::from_value(event).expect(what);
-            let mut adapter = checkout_core::web::lambda::adapter(service_fn(|req: Request| {
-                handle(&world.service, req)
-            }));
-            let response = adapter
-                .call(LambdaEvent::new(payload, Context::default()))
-                .await
-                .expect(what);
-            let response = serde_json::to_value(&response).expect("JSON");
-            assert_eq!(response["statusCode"], 400, "{what}: {response}");
-        }
+        assert_crafted_events_get_400("/", service_fn(|req: Request| handle(&world.service, req)))
+            .await;
         assert_eq!(world.store.creates(), 0, "nothing stored");
     }
 }

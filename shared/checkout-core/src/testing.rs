@@ -514,3 +514,27 @@ pub fn web_world(action: PaymentAction) -> WebWorld {
         },
     }
 }
+
+/// Feeds every [`crafted_http_events`] event for `path` through `handler` behind the function's
+/// real Lambda adapter ([`crate::web::lambda::adapter`]) and asserts each gets a 400.
+pub async fn assert_crafted_events_get_400<S, E>(path: &str, handler: S)
+where
+    S: lambda_http::Service<
+        lambda_http::Request,
+        Response = lambda_http::Response<lambda_http::Body>,
+        Error = E,
+    >,
+    S::Future: Send,
+    E: std::fmt::Debug,
+{
+    use lambda_http::Service as _;
+    let mut adapter = crate::web::lambda::adapter(handler);
+    for (what, event) in crafted_http_events(path) {
+        let payload: lambda_http::request::LambdaRequest =
+            serde_json::from_value(event).expect(what);
+        let event = lambda_http::LambdaEvent::new(payload, lambda_http::Context::default());
+        let response = adapter.call(event).await.expect(what);
+        let response = serde_json::to_value(&response).expect("JSON");
+        assert_eq!(response["statusCode"], 400, "{what}: {response}");
+    }
+}
