@@ -165,6 +165,27 @@ impl Stack {
         )
     }
 
+    /// Starts a checkout for `cart` and plays the buyer; returns (caller reference, the URL the
+    /// CBUI sends the browser back to).
+    pub async fn returned_from_cbui(
+        &self,
+        cart: &[checkout_core::domain::catalog::CartLine],
+        persona: fps_sandbox::Persona,
+    ) -> (String, Url) {
+        let started = self.checkout.start(cart).await.expect("start");
+        let back = self
+            .authorize(&started.cbui_url, persona, fps_sandbox::Decision::Authorize)
+            .await;
+        (started.order.caller_reference, back)
+    }
+
+    /// GETs a page from the shop (the buyer's browser, redirects not followed): status, body.
+    pub async fn page(&self, url: &Url) -> (u16, String) {
+        let response = self.http.get(url.clone()).send().await.expect("GET page");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("page body"))
+    }
+
     /// Moves the emulator's clock (due transitions happen before it answers).
     pub async fn advance_emulator(&self, by: std::time::Duration) {
         self.control

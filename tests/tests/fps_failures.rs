@@ -142,3 +142,111 @@ async fn a_redrive_refused_for_a_used_token_needs_attention_not_failure() {
     );
     stack.shutdown().await;
 }
+
+/// The CBUI answered with a failure `status` for an authorisation (issue 16, 5): the order's
+/// own return URL finds the order, the buyer's page says nothing was charged, and FPS was never
+/// asked to move money.
+async fn cbui_failure(kind: FaultKind, status: &str, action: PaymentAction, persona: Persona) {
+    let stack = Stack::start(action).await;
+    stack
+        .control
+        .inject_fault(fps_sandbox::CBUI_ACTION, kind, 1)
+        .await
+        .unwrap();
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::sample_cart(), persona)
+        .await;
+    assert!(
+        back.query_pairs().any(|(k, v)| k == "status" && v == status),
+        "{kind:?}: {back}"
+    );
+    let (code, page) = stack.page(&back).await;
+    assert_eq!(code, 200, "{kind:?}: {page}");
+    assert!(
+        page.contains("Payment not completed") && page.contains("Nothing was charged"),
+        "{kind:?}: {page}"
+    );
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Failed, "{kind:?}: {order:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, action.as_str()), 0, "{kind:?}");
+    assert!(ledger.transactions_for(&cr).is_empty(), "{kind:?}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cbui_system_error_fails_the_order_without_a_charge() {
+    cbui_failure(FaultKind::SystemError, "SE", PaymentAction::Pay, Persona::Card).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cbui_not_marketplace_answer_fails_the_order_without_a_charge() {
+    cbui_failure(FaultKind::NotMarketplace, "NM", PaymentAction::Pay, Persona::Card).await;
+}
+
+/// A success status with no token to charge: nothing can be charged; the order fails (the
+/// token FPS installed lapses unused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_return_without_a_token_fails_the_order_without_a_charge() {
+    cbui_failure(
+        FaultKind::ReturnWithoutToken,
+        "SC",
+        PaymentAction::Pay,
+        Persona::Card,
+    )
+    .await;
+}
+
+/// FPS answered `SB` (a bank account) for a reserve request: the merchant does not send a
+/// Reserve it knows FPS refuses for anything but a card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_authorisation_for_a_reserve_fails_without_a_reserve_call() {
+    cbui_failure(
+        FaultKind::ReserveAnyMethod,
+        "SB",
+        PaymentAction::Reserve,
+        Persona::Bank,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_authorisation_for_a_reserve_fails_without_a_reserve_call() {
+    cbui_failure(
+        FaultKind::ReserveAnyMethod,
+        "SA",
+        PaymentAction::Reserve,
+        Persona::Balance,
+    )
+    .await;
+}
+
+/// FPS's errors in the WSDL's `<ErrorResponse>` shape (issue 16, 5) are read like the REST
+/// ones: a decline fails the order with FPS's code, and nothing is charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decline_in_the_wsdl_error_shape_is_read_as_a_decline() {
+    let mut options = e2e_tests::StackOptions::new(PaymentAction::Pay);
+    options.pricing = e2e_tests::NO_EXTRAS;
+    let stack = Stack::start_with(options).await;
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::ErrorResponseShape, 1)
+        .await
+        .unwrap();
+    // 10.61: the emulator's TransactionDenied amount.
+    let cart = [checkout_core::domain::catalog::CartLine {
+        sku: "DECLINE".into(),
+        quantity: 1,
+    }];
+    let (cr, back) = stack.returned_from_cbui(&cart, Persona::Card).await;
+    let (code, page) = stack.page(&back).await;
+    assert_eq!(code, 200, "{page}");
+    assert!(page.contains("Nothing was charged"), "{page}");
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Failed, "{order:?}");
+    assert_eq!(order.status_code.as_deref(), Some("TransactionDenied"));
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Pay"), 1);
+    assert!(ledger.transactions_for(&cr).is_empty());
+    stack.shutdown().await;
+}

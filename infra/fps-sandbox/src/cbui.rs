@@ -19,6 +19,7 @@ use url::Url;
 use crate::api::LoggedAction;
 use crate::app::App;
 use crate::auth::{self, AuthFailure};
+use crate::faults::{FaultKind, CBUI_ACTION};
 use crate::ledger::CbuiSession;
 use crate::persona::{Decision, Instrument, Persona};
 
@@ -440,12 +441,31 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
         session.caller_reference.clone(),
     );
     let status = |code: &str| ("status".to_owned(), code.to_owned());
+    let error_message = |text: &str| ("errorMessage".to_owned(), text.to_owned());
+    let fault = match decision {
+        Decision::Authorize => app.faults().take(CBUI_ACTION),
+        Decision::Cancel => None,
+    };
+    // Decision 4 restricts a reserve to cards; the fault lifts that, as FPS might have.
+    let accepted = |instrument: Instrument| {
+        session.payment_methods.contains(&instrument)
+            || (session.reserve && fault == Some(FaultKind::ReserveAnyMethod))
+    };
     let appended = match (decision, persona) {
         // Real cancel and not-permitted returns carried no callerReference (captures of 2009
-        // sandbox returns): the merchant finds the order from its return URL.
+        // sandbox returns): the merchant finds the order from its return URL. The other
+        // failures are assumed to look the same.
         (Decision::Cancel, _) => vec![status("A")],
+        (Decision::Authorize, _) if fault == Some(FaultKind::SystemError) => vec![
+            status("SE"),
+            error_message("A system error occurred at Amazon Payments. Please try again later."),
+        ],
+        (Decision::Authorize, _) if fault == Some(FaultKind::NotMarketplace) => vec![
+            status("NM"),
+            error_message("The caller is not registered as a third-party caller for this transaction."),
+        ],
         (Decision::Authorize, Some(persona)) => match persona.instrument() {
-            Some(instrument) if session.payment_methods.contains(&instrument) => {
+            Some(instrument) if accepted(instrument) => {
                 let token = app.with_ledger(|l, now| {
                     l.mint_token(
                         now,
@@ -459,21 +479,22 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
                         None,
                     )
                 });
-                vec![
+                let mut appended = vec![
                     ("tokenID".to_owned(), token.token_id),
                     status(persona.status_code()),
                     reference,
                     ("expiry".to_owned(), token.expiry),
-                ]
+                ];
+                if fault == Some(FaultKind::ReturnWithoutToken) {
+                    appended.retain(|(name, _)| name != "tokenID");
+                }
+                appended
             }
             // The buyer has none of the instruments the merchant asked for.
             Some(_) => vec![status("PE"), reference],
             None if persona.status_code() == "NP" => vec![
                 status("NP"),
-                (
-                    "errorMessage".to_owned(),
-                    "The sender is not permitted to make this payment.".to_owned(),
-                ),
+                error_message("The sender is not permitted to make this payment."),
             ],
             None => vec![status(persona.status_code()), reference],
         },

@@ -184,16 +184,23 @@ pub(crate) async fn add_fault(State(app): State<Arc<App>>, body: axum::body::Byt
         Ok(s) => s,
         Err(e) => return problem(StatusCode::BAD_REQUEST, e.to_string(), "faults"),
     };
-    if spec.action != "*" && !crate::api::ACTIONS.contains(&spec.action.as_str()) {
+    if spec.action != "*"
+        && spec.action != crate::faults::CBUI_ACTION
+        && !crate::api::ACTIONS.contains(&spec.action.as_str())
+    {
         return problem(
             StatusCode::BAD_REQUEST,
             format!(
-                "unknown action {:?}: use one of {} or \"*\"",
+                "unknown action {:?}: use one of {}, \"{}\" or \"*\"",
                 spec.action,
-                crate::api::ACTIONS.join(", ")
+                crate::api::ACTIONS.join(", "),
+                crate::faults::CBUI_ACTION
             ),
             "faults",
         );
+    }
+    if let Err(e) = spec.check() {
+        return problem(StatusCode::BAD_REQUEST, e, "faults");
     }
     let mut faults = app.faults();
     faults.add(spec);

@@ -28,7 +28,35 @@ pub enum FaultKind {
     BadGateway,
     /// The request is processed and recorded, then answered 200 with a body that is not XML.
     GarbledAfterCommit,
+    /// The request is processed normally, but an error answer comes in the WSDL's
+    /// `<ErrorResponse>` shape instead of the REST `<Response><Errors>` one (§6.11).
+    ErrorResponseShape,
+    /// CBUI (action `CBUI`): the buyer's authorisation ends with `status=SE` (a system error
+    /// at Amazon Payments; no token).
+    SystemError,
+    /// CBUI: the authorisation ends with `status=NM` (the caller is not registered for this
+    /// kind of transaction; no token).
+    NotMarketplace,
+    /// CBUI: a successful authorisation (the token is installed) whose return carries the
+    /// success status but no `tokenID`.
+    ReturnWithoutToken,
+    /// CBUI: a `reserve=True` request lets the buyer pay with any instrument, answering
+    /// `SA`/`SB` (decision 4's restriction to cards not applied).
+    ReserveAnyMethod,
 }
+
+impl FaultKind {
+    /// Faults of the CBUI's answer (fault action `CBUI`); the others are faults of API calls.
+    pub fn is_cbui(self) -> bool {
+        matches!(
+            self,
+            Self::SystemError | Self::NotMarketplace | Self::ReturnWithoutToken | Self::ReserveAnyMethod
+        )
+    }
+}
+
+/// The fault action that names the CBUI's answer to the buyer.
+pub const CBUI_ACTION: &str = "CBUI";
 
 fn one() -> u32 {
     1
@@ -55,8 +83,24 @@ impl FaultSpec {
         }
     }
 
+    /// `*` matches every API action, never the CBUI.
     fn matches(&self, action: &str) -> bool {
-        self.action == "*" || self.action == action
+        self.action == action || (self.action == "*" && action != CBUI_ACTION)
+    }
+
+    /// A CBUI fault names the CBUI, and an API fault an API action (or `*`).
+    pub fn check(&self) -> Result<(), String> {
+        match (self.kind.is_cbui(), self.action == CBUI_ACTION) {
+            (true, false) => Err(format!(
+                "fault {:?} applies to the CBUI's answer: give \"action\": \"{CBUI_ACTION}\"",
+                self.kind
+            )),
+            (false, true) => Err(format!(
+                "fault {:?} applies to API calls, not to the CBUI",
+                self.kind
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -108,6 +152,25 @@ mod tests {
         assert_eq!(f.take("Pay"), Some(FaultKind::ServiceUnavailable));
         assert_eq!(f.take("Pay"), Some(FaultKind::ServiceUnavailable));
         assert_eq!(f.take("Pay"), None);
+    }
+
+    #[test]
+    fn cbui_faults_are_kept_apart_from_api_faults() {
+        let mut f = Faults::default();
+        f.add(FaultSpec::new(CBUI_ACTION, FaultKind::SystemError, 1));
+        f.add(FaultSpec::new("*", FaultKind::InternalError, 1));
+        assert_eq!(f.take(CBUI_ACTION), Some(FaultKind::SystemError));
+        assert_eq!(f.take(CBUI_ACTION), None, "* is for API actions");
+        assert_eq!(f.take("Pay"), Some(FaultKind::InternalError));
+        assert!(FaultSpec::new("Pay", FaultKind::ReturnWithoutToken, 1)
+            .check()
+            .is_err());
+        assert!(FaultSpec::new(CBUI_ACTION, FaultKind::DropAfterCommit, 1)
+            .check()
+            .is_err());
+        assert!(FaultSpec::new(CBUI_ACTION, FaultKind::ReserveAnyMethod, 1)
+            .check()
+            .is_ok());
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub use clock::SandboxClock;
 pub use config::{dev_credentials, SandboxConfig, DEV_ACCESS_KEY_ID, DEV_SECRET_KEY};
 pub use control::{ClockRequest, ClockView, InstallToken, LedgerSnapshot};
 pub use error::ApiError;
-pub use faults::{FaultKind, FaultSpec};
+pub use faults::{FaultKind, FaultSpec, CBUI_ACTION};
 pub use ledger::{
     CallerReferenceActivity, IpnDelivery, IpnState, Ledger, Operation, StatusChange, Token,
     TokenState, Transaction,

@@ -65,6 +65,8 @@ struct Processed {
     /// Answer these bytes instead (status, content type, body): what a proxy, or a garbled
     /// answer, looks like.
     raw: Option<(StatusCode, &'static str, &'static str)>,
+    /// Answer an error in the WSDL's `<ErrorResponse>` shape.
+    wsdl_error_shape: bool,
 }
 
 struct Request<'a> {
@@ -178,10 +180,17 @@ pub(crate) async fn handle(
             Answer::Error(e) => {
                 let status = StatusCode::from_u16(e.http_status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                xml_response(
-                    status,
-                    crate::xml_body::error_xml(e.code.as_str(), &e.message, &request_id),
-                )
+                let body = if processed.wsdl_error_shape {
+                    crate::xml_body::error_response_xml(
+                        e.code.as_str(),
+                        &e.message,
+                        &request_id,
+                        e.http_status(),
+                    )
+                } else {
+                    crate::xml_body::error_xml(e.code.as_str(), &e.message, &request_id)
+                };
+                xml_response(status, body)
             }
         }
     };
@@ -211,6 +220,7 @@ async fn process(
         answer: Answer::Error(ApiError::internal("unreachable")),
         drop_connection: false,
         raw: None,
+        wsdl_error_shape: false,
     };
     let raw = if *method == Method::POST {
         match std::str::from_utf8(body) {
@@ -288,6 +298,11 @@ async fn process(
         ));
         return processed;
     }
+    // A name outside the action's interface is refused before anything is processed.
+    if let Err(e) = interface::check(&action, &params) {
+        processed.answer = Answer::Error(e);
+        return processed;
+    }
 
     // Faults, then counting: what "reached FPS" means in the ledger's request counts.
     let fault = app.faults().take(&action);
@@ -329,6 +344,7 @@ async fn process(
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     processed.drop_connection = fault == Some(FaultKind::DropAfterCommit);
+    processed.wsdl_error_shape = fault == Some(FaultKind::ErrorResponseShape);
     app.with_ledger(|l, _| l.count_request(reference.as_deref(), &action, false));
 
     let result = run_action(
@@ -457,6 +473,7 @@ fn check_timestamp(now: OffsetDateTime, request: &Request<'_>) -> Result<(), Api
 }
 
 mod actions;
+mod interface;
 use actions::run_action;
 
 #[cfg(test)]

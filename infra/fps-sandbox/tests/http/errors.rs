@@ -428,3 +428,26 @@ async fn tokens_of_another_caller_are_not_usable() {
         .await;
     assert_eq!(answer.code(), "InvalidTokenId_Sender");
 }
+
+/// Issue 16 (3): a name outside the action's interface is refused as FPS refused it, and
+/// nothing is processed (the token stays unused).
+#[tokio::test]
+async fn a_misspelt_parameter_is_an_invalid_request_and_changes_nothing() {
+    let sandbox = start().await;
+    let raw = Raw::new(&sandbox);
+    let token = installed(&sandbox, "order-strict", "5.00", Persona::Card).await;
+    let mut params = pay_params(&token, "5.00", "order-strict");
+    params.push(("CallerRefrence", "order-strict"));
+    let answer = raw.call("Pay", &params).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert_eq!(answer.code(), "InvalidRequest");
+    assert!(answer.body.contains("CallerRefrence"), "{}", answer.body);
+    let ledger = sandbox.control().ledger().await.unwrap();
+    assert!(ledger.transactions.is_empty());
+    assert!(ledger.token(&token).unwrap().used_by.is_none());
+    // The same request without the stray name goes through.
+    let answer = raw
+        .call("Pay", &pay_params(&token, "5.00", "order-strict"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
