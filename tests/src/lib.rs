@@ -25,11 +25,17 @@ pub type ReturnService = cbui_return::Service<Store, FpsGateway>;
 pub type SettleService = settle_reservations::Service<Store, FpsGateway>;
 
 /// The catalog every e2e test uses. Prices are chosen so totals hit the emulator's decline
-/// table only where a test wants it (`.61` cents → TransactionDenied).
+/// table only where a test wants it (with [`NO_EXTRAS`] pricing, a gift card's cents are the
+/// FPS amount's: `.61` TransactionDenied, `.62` InsufficientBalance, `.64` Pending until it
+/// times out, `.65` InvalidAccountState_Sender, `.66` AccountLimitsExceeded).
 pub const CATALOG: &str = r#"{"products":[
   {"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},
   {"sku":"MUG","name":"Mug","unitPrice":"8.10"},
   {"sku":"DECLINE","name":"Gift card that the bank declines","unitPrice":"10.61"},
+  {"sku":"SHORT","name":"Gift card the balance cannot cover","unitPrice":"10.62"},
+  {"sku":"REVIEW","name":"Gift card held for manual review","unitPrice":"10.64"},
+  {"sku":"FROZEN","name":"Gift card from a frozen account","unitPrice":"10.65"},
+  {"sku":"LIMIT","name":"Gift card over the account's limit","unitPrice":"10.66"},
   {"sku":"XSS","name":"<script>alert('pwned')</script> Poster","unitPrice":"4.00"}
 ]}"#;
 pub const PRICING: &str =
@@ -126,6 +132,14 @@ async fn serve(
         }
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// One of `sku`: with [`NO_EXTRAS`] pricing its price is the amount FPS sees.
+pub fn one_of(sku: &str) -> Vec<checkout_core::domain::catalog::CartLine> {
+    vec![checkout_core::domain::catalog::CartLine {
+        sku: sku.into(),
+        quantity: 1,
+    }]
 }
 
 /// Two T-shirts and a mug: the cart most journeys buy.

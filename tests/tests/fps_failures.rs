@@ -234,11 +234,9 @@ async fn a_decline_in_the_wsdl_error_shape_is_read_as_a_decline() {
         .await
         .unwrap();
     // 10.61: the emulator's TransactionDenied amount.
-    let cart = [checkout_core::domain::catalog::CartLine {
-        sku: "DECLINE".into(),
-        quantity: 1,
-    }];
-    let (cr, back) = stack.returned_from_cbui(&cart, Persona::Card).await;
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::one_of("DECLINE"), Persona::Card)
+        .await;
     let (code, page) = stack.page(&back).await;
     assert_eq!(code, 200, "{page}");
     assert!(page.contains("Nothing was charged"), "{page}");
@@ -248,5 +246,74 @@ async fn a_decline_in_the_wsdl_error_shape_is_read_as_a_decline() {
     let ledger = stack.control.ledger().await.unwrap();
     assert_eq!(ledger.requests(&cr, "Pay"), 1);
     assert!(ledger.transactions_for(&cr).is_empty());
+    stack.shutdown().await;
+}
+
+async fn no_extras(action: PaymentAction) -> Stack {
+    let mut options = e2e_tests::StackOptions::new(action);
+    options.pricing = e2e_tests::NO_EXTRAS;
+    Stack::start_with(options).await
+}
+
+/// Both clocks a week and a minute on: the functions' and the emulator's.
+async fn a_week_later(stack: &Stack) {
+    let week = Duration::from_secs(7 * 86_400 + 60);
+    stack.clock.advance(time::Duration::try_from(week).unwrap());
+    stack.advance_emulator(week).await;
+}
+
+/// Issue 16 (4): a Pay that FPS keeps Pending and then times out (Cancelled, Expired) ends the
+/// order as failed, and the buyer's page, looked at again, says nothing was charged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pay_pending_until_fps_times_it_out_ends_failed_not_charged() {
+    let stack = no_extras(PaymentAction::Pay).await;
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::one_of("REVIEW"), Persona::Card)
+        .await;
+    let (_, page) = stack.page(&back).await;
+    assert!(page.contains("still processing"), "{page}");
+    assert_eq!(stack.order(&cr).await.state, OrderState::PaymentPending);
+    stack.sweep().await;
+    assert_eq!(stack.order(&cr).await.state, OrderState::PaymentPending);
+    a_week_later(&stack).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Failed, "{order:?}");
+    assert_eq!(order.status_code.as_deref(), Some("Expired"));
+    let (_, page) = stack.page(&back).await;
+    assert!(
+        page.contains("Payment not completed") && page.contains("Nothing was charged"),
+        "{page}"
+    );
+    let ledger = stack.control.ledger().await.unwrap();
+    let txs = ledger.transactions_for(&cr);
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].status_code, "Expired");
+    stack.shutdown().await;
+}
+
+/// Issue 16 (4): a Reserve that stays Pending cannot be shipped against, and its 7-day clock
+/// (from the Reserve request) ends it as expired; no Settle is ever sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reserve_pending_until_fps_times_it_out_expires_unsettled() {
+    let stack = no_extras(PaymentAction::Reserve).await;
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::one_of("REVIEW"), Persona::Card)
+        .await;
+    let (_, page) = stack.page(&back).await;
+    assert!(page.contains("confirming the authorisation"), "{page}");
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::ReservePending);
+    assert!(order.reserved_at.is_some(), "the 7-day clock runs");
+    let refused = stack.try_fulfil(&cr).await;
+    assert!(refused.is_err(), "{refused:?}");
+    a_week_later(&stack).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Expired, "{order:?}");
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Settle"), 0);
+    let txs = ledger.transactions_for(&cr);
+    assert_eq!(txs[0].status_code, "Expired", "FPS timed it out too");
     stack.shutdown().await;
 }

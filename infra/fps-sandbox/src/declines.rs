@@ -6,7 +6,7 @@
 //! | `.61` | error `TransactionDenied` (HTTP 400), nothing recorded |
 //! | `.62` | error `InsufficientBalance` (HTTP 400, retriable code), nothing recorded |
 //! | `.63` | accepted `Pending`, then `Failure` (status code `TransactionDenied`) |
-//! | `.64` | accepted `Pending`, never completes (status code `PendingVerification`) |
+//! | `.64` | accepted `Pending` (status code `PendingVerification`); after 7 days `Cancelled`, status code `Expired` |
 //! | `.65` | error `InvalidAccountState_Sender` (HTTP 400), nothing recorded |
 //! | `.66` | error `AccountLimitsExceeded` (HTTP 400), nothing recorded |
 //!
@@ -28,8 +28,8 @@ pub enum AmountBehaviour {
     Reject(ApiError),
     /// Accepted, then fails.
     FailAfterPending,
-    /// Accepted, stays Pending forever.
-    PendingForever,
+    /// Accepted, stays Pending until the transaction times out (`Cancelled`, `Expired`).
+    PendingUntilTimeout,
 }
 
 /// The table above, as data (cents, effect), for the README and the control API.
@@ -45,7 +45,7 @@ pub const TABLE: &[(u32, &str)] = &[
     ),
     (
         64,
-        "accepted Pending, never completes (status code PendingVerification)",
+        "accepted Pending (status code PendingVerification); after 7 days Cancelled, status code Expired",
     ),
     (
         65,
@@ -81,7 +81,7 @@ pub fn behaviour(amount: &Amount) -> AmountBehaviour {
             "The sender's account does not have sufficient funds",
         ),
         63 => AmountBehaviour::FailAfterPending,
-        64 => AmountBehaviour::PendingForever,
+        64 => AmountBehaviour::PendingUntilTimeout,
         65 => sandbox(
             ErrorCode::InvalidAccountStateSender,
             "The sender's account is not in a state to make this payment",
@@ -113,7 +113,7 @@ mod tests {
             behaviour(&amount("1.63")),
             AmountBehaviour::FailAfterPending
         );
-        assert_eq!(behaviour(&amount("1.64")), AmountBehaviour::PendingForever);
+        assert_eq!(behaviour(&amount("1.64")), AmountBehaviour::PendingUntilTimeout);
         assert!(matches!(
             behaviour(&amount("7.61")),
             AmountBehaviour::Reject(ApiError {

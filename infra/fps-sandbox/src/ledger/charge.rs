@@ -16,6 +16,10 @@ use crate::persona::Instrument;
 /// §6.3: a reserve not settled within 7 days is cancelled (status code `Expired`).
 pub const RESERVE_LIFETIME: Duration = Duration::days(7);
 
+/// How long a transaction may stay Pending before FPS times it out (`Cancelled`, status code
+/// `Expired`, §6.8). The real limit is not on record; this project takes the reserve's 7 days.
+pub const PENDING_TIMEOUT: Duration = Duration::days(7);
+
 /// A Pay or Reserve request, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChargeRequest {

@@ -33,7 +33,7 @@ use crate::error::ApiError;
 use agenda::Agenda;
 
 pub use activity::CallerReferenceActivity;
-pub use charge::{ChargeRequest, RESERVE_LIFETIME};
+pub use charge::{ChargeRequest, PENDING_TIMEOUT, RESERVE_LIFETIME};
 pub use idempotency::{Fingerprint, IdempotencyRecord, IDEMPOTENCY_WINDOW};
 pub use ipn::{IpnDelivery, IpnState, Notification, MAX_IPN_RECORDS};
 pub use refund::RefundRequest;

@@ -12,7 +12,7 @@ pub const EXPIRED: &str = "Expired";
 pub(super) const MSG_PENDING: &str =
     "The transaction is awaiting a response from the backend payment processor.";
 pub(super) const MSG_PENDING_VERIFICATION: &str =
-    "The transaction is under manual review (sandbox: amounts ending in .64 never complete).";
+    "The transaction is under manual review (sandbox: amounts ending in .64 time out after 7 days).";
 pub(super) const MSG_SUCCESS: &str =
     "The transaction was successful and the payment instrument was charged.";
 pub(super) const MSG_RESERVED: &str =
@@ -22,3 +22,5 @@ pub(super) const MSG_DENIED: &str =
     "The payment instrument was declined (sandbox: amounts ending in .63 fail after Pending).";
 pub(super) const MSG_CANCELED: &str = "The transaction was cancelled by the caller.";
 pub(super) const MSG_EXPIRED: &str = "The reserve expired: it was not settled within 7 days.";
+pub(super) const MSG_TIMED_OUT: &str =
+    "The transaction timed out: it was still pending after 7 days, and was cancelled.";

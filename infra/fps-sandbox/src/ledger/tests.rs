@@ -248,3 +248,30 @@ fn ledger_round_trips_through_json() {
     assert_eq!(back.transactions, l.transactions);
     assert_eq!(back.requests("o1", "Reserve"), 1);
 }
+
+/// Issue 16 (4): a transaction that never leaves Pending times out: `Cancelled`, status code
+/// `Expired`, with its IPN — for a Pay and a Reserve alike.
+#[test]
+fn a_transaction_stuck_in_pending_times_out_as_expired() {
+    for op in [Operation::Pay, Operation::Reserve] {
+        let mut l = Ledger::new();
+        let t = token(&mut l, Persona::Card, "5.64");
+        let o = l.charge(T0, DELAY, charge(op, &t, "5.64", "o1")).unwrap();
+        l.advance(T0 + PENDING_TIMEOUT - Duration::seconds(1));
+        assert_eq!(
+            l.transactions[&o.transaction_id].status,
+            TransactionStatus::Pending,
+            "{op:?}"
+        );
+        l.take_notifications();
+        l.advance(T0 + PENDING_TIMEOUT);
+        let tx = &l.transactions[&o.transaction_id];
+        assert_eq!(
+            tx.statuses(),
+            [TransactionStatus::Pending, TransactionStatus::Cancelled],
+            "{op:?}"
+        );
+        assert_eq!(tx.status_code, "Expired", "{op:?}");
+        assert_eq!(l.take_notifications().len(), 1, "{op:?}: its IPN");
+    }
+}

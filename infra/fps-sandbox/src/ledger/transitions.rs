@@ -5,8 +5,10 @@ use fps_protocol::xml::TransactionStatus;
 use time::{Duration, OffsetDateTime};
 
 use super::ipn::transaction_notification;
-use super::status_code::{self, MSG_DENIED, MSG_PENDING, MSG_PENDING_VERIFICATION};
-use super::{Ledger, ScheduledChange, StatusChange};
+use super::status_code::{
+    self, MSG_DENIED, MSG_PENDING, MSG_PENDING_VERIFICATION, MSG_TIMED_OUT,
+};
+use super::{Ledger, ScheduledChange, StatusChange, PENDING_TIMEOUT};
 use crate::declines::AmountBehaviour;
 
 impl Ledger {
@@ -50,7 +52,14 @@ impl Ledger {
         success: (TransactionStatus, &str, &str),
     ) {
         let scheduled = match behaviour {
-            AmountBehaviour::PendingForever => None,
+            // FPS ended a transaction that stayed Pending too long (§6.8's `Expired`).
+            AmountBehaviour::PendingUntilTimeout => Some(ScheduledChange {
+                at: now + PENDING_TIMEOUT,
+                operation: "Expire".to_owned(),
+                status: TransactionStatus::Cancelled,
+                status_code: status_code::EXPIRED.to_owned(),
+                status_message: MSG_TIMED_OUT.to_owned(),
+            }),
             AmountBehaviour::FailAfterPending => Some(ScheduledChange {
                 at: now + delay,
                 operation: operation.to_owned(),
@@ -74,7 +83,7 @@ impl Ledger {
 
     pub(super) fn pending_code(behaviour: &AmountBehaviour) -> (&'static str, &'static str) {
         match behaviour {
-            AmountBehaviour::PendingForever => {
+            AmountBehaviour::PendingUntilTimeout => {
                 (status_code::PENDING_VERIFICATION, MSG_PENDING_VERIFICATION)
             }
             _ => (status_code::PENDING, MSG_PENDING),
