@@ -157,7 +157,8 @@ async fn cbui_failure(kind: FaultKind, status: &str, action: PaymentAction, pers
         .returned_from_cbui(&e2e_tests::sample_cart(), persona)
         .await;
     assert!(
-        back.query_pairs().any(|(k, v)| k == "status" && v == status),
+        back.query_pairs()
+            .any(|(k, v)| k == "status" && v == status),
         "{kind:?}: {back}"
     );
     let (code, page) = stack.page(&back).await;
@@ -176,12 +177,24 @@ async fn cbui_failure(kind: FaultKind, status: &str, action: PaymentAction, pers
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cbui_system_error_fails_the_order_without_a_charge() {
-    cbui_failure(FaultKind::SystemError, "SE", PaymentAction::Pay, Persona::Card).await;
+    cbui_failure(
+        FaultKind::SystemError,
+        "SE",
+        PaymentAction::Pay,
+        Persona::Card,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cbui_not_marketplace_answer_fails_the_order_without_a_charge() {
-    cbui_failure(FaultKind::NotMarketplace, "NM", PaymentAction::Pay, Persona::Card).await;
+    cbui_failure(
+        FaultKind::NotMarketplace,
+        "NM",
+        PaymentAction::Pay,
+        Persona::Card,
+    )
+    .await;
 }
 
 /// A success status with no token to charge: nothing can be charged; the order fails (the
@@ -315,5 +328,79 @@ async fn a_reserve_pending_until_fps_times_it_out_expires_unsettled() {
     assert_eq!(ledger.requests(&cr, "Settle"), 0);
     let txs = ledger.transactions_for(&cr);
     assert_eq!(txs[0].status_code, "Expired", "FPS timed it out too");
+    stack.shutdown().await;
+}
+
+/// Issue 16 (6): FPS's retriable declines at Pay (`.62` InsufficientBalance, `.65`
+/// InvalidAccountState_Sender, `.66` AccountLimitsExceeded) keep the order open for the buyer's
+/// retry with the same authorisation; nothing is charged, and a retry the emulator declines
+/// again changes nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retriable_declines_at_pay_wait_for_the_buyers_retry() {
+    let stack = no_extras(PaymentAction::Pay).await;
+    for (sku, code) in [
+        ("SHORT", "InsufficientBalance"),
+        ("FROZEN", "InvalidAccountState_Sender"),
+        ("LIMIT", "AccountLimitsExceeded"),
+    ] {
+        let (cr, back) = stack
+            .returned_from_cbui(&e2e_tests::one_of(sku), Persona::Card)
+            .await;
+        let (status, page) = stack.page(&back).await;
+        assert_eq!(status, 200, "{sku}: {page}");
+        assert!(
+            page.contains("declined the payment for now") && page.contains("Nothing was charged"),
+            "{sku}: {page}"
+        );
+        assert!(page.contains("Pay another way"), "{sku}: {page}");
+        let order = stack.order(&cr).await;
+        assert_eq!(order.state, OrderState::DeclinedForNow, "{sku}");
+        assert_eq!(order.status_code.as_deref(), Some(code));
+        // "Try again": the amount still declines, and the order still waits.
+        let response = stack.http.post(back.clone()).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 303, "{sku}");
+        assert_eq!(
+            stack.order(&cr).await.state,
+            OrderState::DeclinedForNow,
+            "{sku}"
+        );
+        let ledger = stack.control.ledger().await.unwrap();
+        assert_eq!(ledger.requests(&cr, "Pay"), 2, "{sku}");
+        assert!(ledger.transactions_for(&cr).is_empty(), "{sku}");
+    }
+    stack.shutdown().await;
+}
+
+/// Issue 16 (6): the buyer's account could not cover the Pay at first; their retry from the
+/// page, with the same authorisation, charges once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_decline_for_now_charges_once() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::InsufficientBalance, 1)
+        .await
+        .unwrap();
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::sample_cart(), Persona::Balance)
+        .await;
+    let (_, page) = stack.page(&back).await;
+    assert!(page.contains("declined the payment for now"), "{page}");
+    let response = stack.http.post(back.clone()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let outcome = back.join(&location).unwrap();
+    assert_eq!(outcome, back, "back to the very return URL");
+    let (_, page) = stack.page(&outcome).await;
+    assert!(page.contains("Your payment was successful"), "{page}");
+    // A second click on the stale form changes nothing.
+    let response = stack.http.post(back.clone()).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Paid);
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.faulted(&cr, "Pay"), 1, "the decline");
+    assert_eq!(ledger.requests(&cr, "Pay"), 1, "the retry");
+    assert_eq!(ledger.transactions_for(&cr).len(), 1, "charged once");
     stack.shutdown().await;
 }

@@ -1,5 +1,6 @@
-//! `cbui-return`: `GET /return`, where the CBUI sends the buyer back. Verifies the return with
-//! FPS, charges exactly once, and shows the outcome. Refreshing never charges again.
+//! `cbui-return`: `GET /return/<order id>`, where the CBUI sends the buyer back. Verifies the
+//! return with FPS, charges exactly once, and shows the outcome. Refreshing never charges
+//! again. `POST` to the same URL is the buyer's "Try again" on a charge FPS declined for now.
 
 use checkout_core::ports::gateway::PaymentGateway;
 use checkout_core::ports::store::OrderStore;
@@ -27,21 +28,32 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     if let Some(what) = web::lambda::malformed(&req) {
         return service.refuse_malformed(what);
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return service.error_page(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Not allowed",
-            &["Use GET.".into()],
-        );
-    }
+    let retry = match *req.method() {
+        Method::GET | Method::HEAD => false,
+        // "Try again" on a declined-for-now page posts back to this very URL.
+        Method::POST => true,
+        _ => {
+            return service.error_page(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Not allowed",
+                &["Use GET (or POST to try a declined payment again).".into()],
+            )
+        }
+    };
     // The raw query, byte for byte: VerifySignature needs exactly what FPS sent.
     let raw_query = req.uri().query().unwrap_or("");
     // One budget for the whole return: the invocation's (and API Gateway's) deadline. Work
     // still out when it ends is dropped: a Pay already sent is resolved by the sweep.
     let deadline = web::lambda::request_deadline(&req);
-    let completion = service
-        .checkout
-        .complete_at(returned_to(req.uri().path()), raw_query);
+    let checkout = &service.checkout;
+    let to = returned_to(req.uri().path());
+    let completion = async {
+        if retry {
+            checkout.retry_at(to, raw_query).await
+        } else {
+            checkout.complete_at(to, raw_query).await
+        }
+    };
     let completed = match tokio::time::timeout_at(deadline, completion).await {
         Ok(completed) => completed,
         Err(_) => {
@@ -56,7 +68,13 @@ async fn respond<S: OrderStore, G: PaymentGateway>(
     match completed {
         Ok(completion) => {
             let order = &completion.order;
-            info!(caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""), state = order.state.as_str(), repeat = completion.repeat, "return handled");
+            info!(caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""), state = order.state.as_str(), repeat = completion.repeat, retry, "return handled");
+            if retry {
+                // Post/redirect/get: the outcome is this very return URL, and a refresh of it
+                // never posts again. (A query-only reference keeps whatever path prefix the
+                // buyer's URL had.)
+                return web::see_other(&format!("?{raw_query}"));
+            }
             web::html(
                 StatusCode::OK,
                 pages::outcome(&service.shop.merchant_name, order, &service.shop.shop_url),

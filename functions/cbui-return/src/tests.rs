@@ -169,3 +169,30 @@ async fn crafted_bytes_in_the_event_get_a_400_not_a_panic() {
     )
     .await;
 }
+
+/// Issue 16 (6): "Try again" on a declined-for-now page POSTs to the very return URL; the
+/// retry charges once with the same authorisation, then the browser is sent back (303) to the
+/// same URL to see the outcome.
+#[tokio::test]
+async fn a_post_to_the_return_url_retries_a_charge_declined_for_now() {
+    let world = web_world(PaymentAction::Pay);
+    let query = started(&world).await;
+    world
+        .gateway
+        .charge_answers(Answer::RefuseForNow("InsufficientBalance"));
+    let (status, _, page) = get(&world, &query).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("declined the payment for now"), "{page}");
+    let post = lambda_http::http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("https://shop.test/return?{query}"))
+        .body(Body::Empty)
+        .expect("request");
+    let response = handle(&world.service, post).await.expect("a response");
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["location"], format!("?{query}").as_str());
+    assert_eq!(world.gateway.charges(), 2);
+    let (_, _, page) = get(&world, &query).await;
+    assert!(page.contains("Your payment was successful"), "{page}");
+    assert_eq!(world.gateway.charges(), 2, "looking again charges nothing");
+}

@@ -462,7 +462,9 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
         ],
         (Decision::Authorize, _) if fault == Some(FaultKind::NotMarketplace) => vec![
             status("NM"),
-            error_message("The caller is not registered as a third-party caller for this transaction."),
+            error_message(
+                "The caller is not registered as a third-party caller for this transaction.",
+            ),
         ],
         (Decision::Authorize, Some(persona)) => match persona.instrument() {
             Some(instrument) if accepted(instrument) => {

@@ -113,7 +113,10 @@ mod tests {
             behaviour(&amount("1.63")),
             AmountBehaviour::FailAfterPending
         );
-        assert_eq!(behaviour(&amount("1.64")), AmountBehaviour::PendingUntilTimeout);
+        assert_eq!(
+            behaviour(&amount("1.64")),
+            AmountBehaviour::PendingUntilTimeout
+        );
         assert!(matches!(
             behaviour(&amount("7.61")),
             AmountBehaviour::Reject(ApiError {

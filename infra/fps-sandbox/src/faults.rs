@@ -23,6 +23,9 @@ pub enum FaultKind {
     TokenUsageError,
     /// HTTP 400 `ConcurrentModification` (FPS: retry the request), nothing processed.
     ConcurrentModification,
+    /// HTTP 400 `InsufficientBalance` (a retriable decline), nothing processed: the `.62`
+    /// amount's answer, once, for an amount that then goes through.
+    InsufficientBalance,
     /// HTTP 502 with an HTML body, as a proxy or load balancer in front of FPS answered;
     /// nothing processed.
     BadGateway,
@@ -50,7 +53,10 @@ impl FaultKind {
     pub fn is_cbui(self) -> bool {
         matches!(
             self,
-            Self::SystemError | Self::NotMarketplace | Self::ReturnWithoutToken | Self::ReserveAnyMethod
+            Self::SystemError
+                | Self::NotMarketplace
+                | Self::ReturnWithoutToken
+                | Self::ReserveAnyMethod
         )
     }
 }

@@ -19,7 +19,11 @@ pub fn error_xml(code: &str, message: &str, request_id: &str) -> String {
 /// for the service's own failures, `Sender` otherwise.
 pub fn error_response_xml(code: &str, message: &str, request_id: &str, http_status: u16) -> String {
     use quick_xml::escape::escape;
-    let kind = if http_status >= 500 { "Receiver" } else { "Sender" };
+    let kind = if http_status >= 500 {
+        "Receiver"
+    } else {
+        "Sender"
+    };
     format!(
         "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message><Detail/></Error><RequestId>{}</RequestId></ErrorResponse>",
         fps_protocol::xml::NAMESPACE_2010,
@@ -44,6 +48,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(super::error_response_xml("InternalError", "x", "r", 500).contains("<Type>Receiver</Type>"));
+        assert!(super::error_response_xml("InternalError", "x", "r", 500)
+            .contains("<Type>Receiver</Type>"));
     }
 }

@@ -320,6 +320,10 @@ async fn process(
             ErrorCode::TokenUsageError,
             "The token has already been used (fps-sandbox injected fault).",
         )),
+        Some(FaultKind::InsufficientBalance) => Some(ApiError::new(
+            ErrorCode::InsufficientBalance,
+            "The sender does not have enough balance for this payment (fps-sandbox injected fault).",
+        )),
         Some(FaultKind::ConcurrentModification) => Some(ApiError::new(
             ErrorCode::ConcurrentModification,
             "The resource was modified concurrently; retry (fps-sandbox injected fault).",

@@ -5,9 +5,7 @@ use fps_protocol::xml::TransactionStatus;
 use time::{Duration, OffsetDateTime};
 
 use super::ipn::transaction_notification;
-use super::status_code::{
-    self, MSG_DENIED, MSG_PENDING, MSG_PENDING_VERIFICATION, MSG_TIMED_OUT,
-};
+use super::status_code::{self, MSG_DENIED, MSG_PENDING, MSG_PENDING_VERIFICATION, MSG_TIMED_OUT};
 use super::{Ledger, ScheduledChange, StatusChange, PENDING_TIMEOUT};
 use crate::declines::AmountBehaviour;
 

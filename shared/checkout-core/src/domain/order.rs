@@ -10,6 +10,10 @@ use crate::domain::payment::TransactionStatus;
 /// FPS keeps a reserve for 7 days, then cancels it (§6.3).
 pub const RESERVE_LIFETIME: Duration = Duration::days(7);
 
+/// How long the buyer's single-use authorisation (the CBUI token) can be charged: 3 hours
+/// (decision 8), counted here from the order's creation, which comes before the authorisation.
+pub const AUTHORIZATION_LIFETIME: Duration = Duration::hours(3);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentAction {
     /// Charge now.
@@ -86,6 +90,10 @@ states! {
     Abandoned,
     /// The reserve ran past 7 days unsettled (or FPS cancelled it).
     Expired,
+    /// FPS refused the Pay/Reserve for now (a retriable decline: balance, account state,
+    /// limits). Nothing was charged and the buyer's authorisation is unused: the buyer may try
+    /// again with it until it lapses, then the order fails.
+    DeclinedForNow,
     /// The sweep gave up: retries ran out, or a retriable refusal would outlive the reserve.
     /// `statusCode` / `statusMessage` say why; a person (or `redrive`) takes it from here.
     NeedsAttention,
@@ -245,6 +253,51 @@ impl Order {
         Ok(next)
     }
 
+    /// Until when a declined-for-now order may be charged again with the buyer's authorisation.
+    pub fn retry_deadline(&self) -> OffsetDateTime {
+        self.created_at + AUTHORIZATION_LIFETIME
+    }
+
+    /// FPS refused the charge for now: keep the unused authorisation for the buyer's retry.
+    pub fn decline_for_now(
+        &self,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if !matches!(self.state, OrderState::Charging | OrderState::Reserving) {
+            return Err(self.illegal("decline for now"));
+        }
+        let mut next = self.next(now);
+        next.state = OrderState::DeclinedForNow;
+        next.status_code = Some(code.to_owned());
+        next.status_message = Some(message.to_owned());
+        next.lease = None;
+        Ok(next)
+    }
+
+    /// The buyer tries a declined-for-now charge again, with the same authorisation, while it
+    /// is still valid.
+    pub fn claim_retry(&self, lease: Lease, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        if self.state != OrderState::DeclinedForNow {
+            return Err(self.illegal("retry the charge"));
+        }
+        if now >= self.retry_deadline() {
+            return Err(self.illegal("retry the charge after the authorisation lapsed"));
+        }
+        let mut next = self.next(now);
+        next.state = match self.action {
+            PaymentAction::Pay => OrderState::Charging,
+            PaymentAction::Reserve => OrderState::Reserving,
+        };
+        if self.action == PaymentAction::Reserve {
+            next.reserved_at = Some(now);
+        }
+        next.lease = Some(lease);
+        next.attempts += 1;
+        Ok(next)
+    }
+
     /// Take over a claim whose lease ran out (the process holding it died or timed out).
     pub fn reclaim(&self, lease: Lease, now: OffsetDateTime) -> Result<Self, TransitionError> {
         if !self.state.is_claimed() || self.lease_is_live(now) {
@@ -385,7 +438,7 @@ impl Order {
     ) -> Result<Self, TransitionError> {
         use OrderState as S;
         let state = match self.state {
-            S::AwaitingAuthorization | S::Charging | S::Reserving => S::Failed,
+            S::AwaitingAuthorization | S::Charging | S::Reserving | S::DeclinedForNow => S::Failed,
             S::Settling => S::SettleFailed,
             _ => return Err(self.illegal("fail")),
         };
@@ -510,6 +563,8 @@ impl Order {
         match self.state {
             S::Charging | S::Reserving | S::Settling => self.lease.as_ref().map(|l| l.expires_at),
             S::PaymentPending | S::ReservePending | S::SettlePending => Some(self.updated_at),
+            // Failed by the sweep once the buyer's authorisation lapses unused.
+            S::DeclinedForNow => Some(self.retry_deadline()),
             S::Reserved => match (self.fulfilled_at, self.reserved_at) {
                 (Some(fulfilled), _) => Some(self.retry_at.map_or(fulfilled, |r| r.max(fulfilled))),
                 (None, Some(reserved)) => Some(reserved + RESERVE_LIFETIME),

@@ -195,7 +195,20 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
         raw_query: &str,
     ) -> Result<Completion, CompleteError> {
         let ret = self.gateway.read_return(raw_query)?;
-        let (caller_reference, end_point) = match (returned_to, ret.order_id.clone()) {
+        let (caller_reference, end_point) = self.locate(returned_to, &ret)?;
+        let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
+        self.complete_verified(ret, caller_reference, end_point)
+            .instrument(span)
+            .await
+    }
+
+    /// The order a return names, and the URL it was verified (or is to be verified) against.
+    fn locate(
+        &self,
+        returned_to: ReturnedTo<'_>,
+        ret: &AuthorizationReturn,
+    ) -> Result<(String, Url), CompleteError> {
+        Ok(match (returned_to, ret.order_id.clone()) {
             (ReturnedTo::OrderUrl(Some(in_path)), Some(in_query)) if in_path != in_query => {
                 return Err(CompleteError::MismatchedOrder)
             }
@@ -208,11 +221,85 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             }
             (ReturnedTo::SharedUrl, Some(in_query)) => (in_query, self.settings.return_url.clone()),
             (_, None) => return Err(CompleteError::MissingCallerReference),
-        };
-        let span = tracing::info_span!("complete", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
-        self.complete_verified(ret, caller_reference, end_point)
-            .instrument(span)
-            .await
+        })
+    }
+
+    /// The buyer asks to try a charge FPS declined for now again, with the same authorisation
+    /// (the return at the order's own URL).
+    pub async fn retry(&self, raw_query: &str) -> Result<Completion, CompleteError> {
+        self.retry_at(ReturnedTo::OrderUrl(None), raw_query).await
+    }
+
+    /// A retry asked from `returned_to` with the return's query. Only the return FPS verified
+    /// for the order is accepted (its digest), so no VerifySignature is spent; the charge
+    /// reuses the order's CallerReference, which FPS's refusal left unrecorded. Anything but a
+    /// declined-for-now order is reported as it stands.
+    pub async fn retry_at(
+        &self,
+        returned_to: ReturnedTo<'_>,
+        raw_query: &str,
+    ) -> Result<Completion, CompleteError> {
+        let ret = self.gateway.read_return(raw_query)?;
+        let (caller_reference, _) = self.locate(returned_to, &ret)?;
+        let span = tracing::info_span!("retry", caller_reference = %caller_reference, transaction_id = tracing::field::Empty);
+        async move {
+            let order = self
+                .store
+                .get(&caller_reference)
+                .await?
+                .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+            if order.return_digest.as_deref() != Some(return_digest(&ret.raw_query).as_str()) {
+                warn!("a retry with a return that is not the one FPS verified");
+                return Err(CompleteError::UnrecognisedReturn(caller_reference));
+            }
+            if order.state.is_claimed() {
+                return self.outcome_of_race(&caller_reference).await;
+            }
+            if order.state != OrderState::DeclinedForNow {
+                return Ok(Completion {
+                    order,
+                    repeat: true,
+                });
+            }
+            let now = self.clock.now();
+            let lease = Lease {
+                owner: uuid::Uuid::new_v4().to_string(),
+                expires_at: now + self.settings.lease,
+            };
+            let next = match order.claim_retry(lease, now) {
+                Ok(next) => next,
+                // The authorisation lapsed: the decline stands, as a failure.
+                Err(_) => {
+                    let message = order.status_message.clone().unwrap_or_default();
+                    let code = order.status_code.clone().unwrap_or_default();
+                    let message =
+                        format!("{message} (the authorisation lapsed before it was tried again)");
+                    let Ok(failed) = order.fail(&code, &message, now) else {
+                        return Ok(Completion {
+                            order,
+                            repeat: true,
+                        });
+                    };
+                    return match self.store.transition(&order, &failed).await {
+                        Ok(()) => Ok(Completion {
+                            order: failed,
+                            repeat: false,
+                        }),
+                        Err(StoreError::Conflict(_)) => {
+                            self.outcome_of_race(&caller_reference).await
+                        }
+                        Err(e) => Err(e.into()),
+                    };
+                }
+            };
+            info!(
+                attempts = next.attempts,
+                "the buyer retries a charge declined for now"
+            );
+            self.charge_claimed(&order, next, &caller_reference).await
+        }
+        .instrument(span)
+        .await
     }
 
     async fn complete_verified(
@@ -296,14 +383,14 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             // The order moved on between our read and now.
             Err(_) => return self.outcome_of_race(&caller_reference).await,
         };
-        match self.store.transition(&order, &next).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return self.outcome_of_race(&caller_reference).await,
-            // A claim whose answer was lost may have been written: the sweep would charge it.
-            Err(e) if next.state.is_claimed() => return Err(CompleteError::Unconfirmed(e)),
-            Err(e) => return Err(e.into()),
-        }
         if !next.state.is_claimed() {
+            match self.store.transition(&order, &next).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => {
+                    return self.outcome_of_race(&caller_reference).await
+                }
+                Err(e) => return Err(e.into()),
+            }
             info!(
                 state = next.state.as_str(),
                 status = next.status_code.as_deref().unwrap_or(""),
@@ -314,6 +401,23 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 repeat: false,
             });
         }
+        self.charge_claimed(&order, next, &caller_reference).await
+    }
+
+    /// Writes the claim `next` over `order`, then makes the Pay/Reserve call and reports the
+    /// order as it then stands.
+    async fn charge_claimed(
+        &self,
+        order: &Order,
+        next: Order,
+        caller_reference: &str,
+    ) -> Result<Completion, CompleteError> {
+        match self.store.transition(order, &next).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return self.outcome_of_race(caller_reference).await,
+            // A claim whose answer was lost may have been written: the sweep would charge it.
+            Err(e) => return Err(CompleteError::Unconfirmed(e)),
+        }
         match run_charge(&self.store, &self.gateway, self.clock.as_ref(), next).await {
             Ok(order) => Ok(Completion {
                 order,
@@ -323,17 +427,17 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 warn!(error = %e, "charge outcome unknown; the sweep will resolve it");
                 let order = self
                     .store
-                    .get(&caller_reference)
+                    .get(caller_reference)
                     .await
                     .map_err(CompleteError::Unconfirmed)?
-                    .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.clone()))?;
+                    .ok_or_else(|| CompleteError::UnknownOrder(caller_reference.to_owned()))?;
                 Ok(Completion {
                     order,
                     repeat: false,
                 })
             }
             Err(StepError::Store(StoreError::Conflict(_))) | Err(StepError::Transition(_)) => {
-                self.outcome_of_race(&caller_reference).await
+                self.outcome_of_race(caller_reference).await
             }
             Err(StepError::Store(e)) => Err(CompleteError::Unconfirmed(e)),
         }
@@ -441,6 +545,17 @@ pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
                 Ok(false) => claimed.fail(&code, &message, clock.now())?,
                 Err(e) => return Err(StepError::Unresolved(e)),
             }
+        }
+        // Refused for now (balance, account state, limits): nothing was charged and the
+        // authorisation is unused. The buyer, not a timer, decides whether to try it again.
+        Err(GatewayError::Refused {
+            code,
+            message,
+            retry_later: true,
+            ..
+        }) if clock.now() < claimed.retry_deadline() => {
+            info!(%code, "FPS declined the charge for now; the buyer may try again");
+            claimed.decline_for_now(&code, &message, clock.now())?
         }
         Err(GatewayError::Refused { code, message, .. }) => {
             info!(%code, "FPS refused the charge");

@@ -67,6 +67,8 @@ pub struct SweepSummary {
     pub reserved: u32,
     pub pending: u32,
     pub failed: u32,
+    /// A re-driven charge FPS declined for now: it waits for the buyer's retry.
+    pub declined_for_now: u32,
     pub expired: u32,
     /// Handed to a person (retries ran out, or a retry would outlive the reserve).
     pub needs_attention: u32,
@@ -91,6 +93,7 @@ impl SweepSummary {
                 | OrderState::ReservePending
                 | OrderState::SettlePending => self.pending += 1,
                 OrderState::Failed | OrderState::SettleFailed => self.failed += 1,
+                OrderState::DeclinedForNow => self.declined_for_now += 1,
                 OrderState::Expired => self.expired += 1,
                 OrderState::NeedsAttention => self.needs_attention += 1,
                 _ => self.skipped += 1,
@@ -342,6 +345,10 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     self.run_settle(claimed).await?
                 }
                 OrderState::Reserved => return Ok(Step::Skipped),
+                // The buyer did not try the declined charge again while they could.
+                OrderState::DeclinedForNow if now >= order.retry_deadline() => {
+                    self.lapse(&order, now).await?
+                }
                 OrderState::PaymentPending
                 | OrderState::ReservePending
                 | OrderState::SettlePending => self.reconcile(&order).await?,
@@ -388,6 +395,19 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         let next = order.needs_attention(code, message, now)?;
         self.store.transition(order, &next).await?;
         warn!(code, attempts = order.attempts, "order needs attention");
+        Ok(next)
+    }
+
+    /// A charge declined for now whose authorisation lapsed untried: the decline stands.
+    async fn lapse(&self, order: &Order, now: OffsetDateTime) -> Result<Order, StepError> {
+        let code = order.status_code.clone().unwrap_or_default();
+        let message = format!(
+            "{} (the authorisation lapsed before it was tried again)",
+            order.status_message.as_deref().unwrap_or_default()
+        );
+        let next = order.fail(&code, &message, now)?;
+        self.store.transition(order, &next).await?;
+        info!(%code, "a charge declined for now lapsed untried");
         Ok(next)
     }
 

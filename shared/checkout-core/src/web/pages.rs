@@ -155,16 +155,29 @@ pub fn shop(
 }
 
 /// A form that starts a new checkout with the same items (after an abandon or a decline).
-fn try_again_form(order: &Order, checkout_url: &str) -> Markup {
+fn try_again_form(order: &Order, checkout_url: &str, label: &str, class: &str) -> Markup {
     html! {
         form method="post" action=(checkout_url) {
             @for line in &order.cart.lines {
                 input type="hidden" name="sku" value=(line.sku);
                 input type="hidden" name="quantity" value=(line.quantity);
             }
-            button.button type="submit" { "Try again" }
+            button class=(class) type="submit" { (label) }
         }
     }
+}
+
+/// `10:45 UTC on 2026-12-02`.
+fn clock_time(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:02}:{:02} UTC on {}-{:02}-{:02}",
+        at.hour(),
+        at.minute(),
+        at.year(),
+        u8::from(at.month()),
+        at.day()
+    )
 }
 
 /// The page for an order as it stands after the buyer's return.
@@ -217,6 +230,16 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
                 order.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
             ),
         ),
+        // The authorisation is unused: the buyer may try it again (this very page, POSTed).
+        OrderState::DeclinedForNow => (
+            "Payment declined for now",
+            "warn",
+            format!(
+                "Amazon Payments declined the payment for now{}. Nothing was charged. You can try again with the same authorisation until {} (for example once your account can cover it), or pay another way.",
+                order.status_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default(),
+                clock_time(order.retry_deadline()),
+            ),
+        ),
         OrderState::SettleFailed => (
             "Payment not collected",
             "bad",
@@ -258,7 +281,13 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
         div.actions {
             // An empty href is this very page: the same return, looked up again.
             @if unsettled { a.button href="" { "Check again" } }
-            @if can_retry { (try_again_form(order, &checkout_url)) }
+            @if can_retry { (try_again_form(order, &checkout_url, "Try again", "button")) }
+            @if order.state == OrderState::DeclinedForNow {
+                // No action: the form posts back to this very URL, the signed return, which is
+                // what proves the buyer is the one asking.
+                form method="post" { button.button type="submit" { "Try again" } }
+                (try_again_form(order, &checkout_url, "Pay another way", "button secondary"))
+            }
             a.button.secondary href=(shop_url.as_str()) { "Keep shopping" }
         }
     };
@@ -315,7 +344,10 @@ mod tests {
         for &state in ALL {
             let page = page_for(state);
             // "Nothing was charged" only where FPS was never asked to move money, or refused.
-            let nothing_charged = matches!(state, OrderState::Abandoned | OrderState::Failed);
+            let nothing_charged = matches!(
+                state,
+                OrderState::Abandoned | OrderState::Failed | OrderState::DeclinedForNow
+            );
             assert_eq!(
                 page.contains("Nothing was charged"),
                 nothing_charged,
@@ -355,6 +387,18 @@ mod tests {
             settle_failed.contains("authorised on your card"),
             "{settle_failed}"
         );
+    }
+
+    /// Issue 16 (6): a decline for now offers the same authorisation again (a POST to this
+    /// very return URL) until it lapses, and another way to pay.
+    #[test]
+    fn a_decline_for_now_offers_a_retry_until_the_authorisation_lapses() {
+        let page = page_for(OrderState::DeclinedForNow);
+        assert!(page.contains("declined the payment for now"), "{page}");
+        assert!(page.contains("until 03:00 UTC on 1970-01-01"), "{page}");
+        assert!(page.contains(r#"<form method="post"><button"#), "{page}");
+        assert!(page.contains("Pay another way"), "{page}");
+        assert!(page.contains(r#"class="status warn""#), "{page}");
     }
 
     #[test]

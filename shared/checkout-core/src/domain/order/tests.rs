@@ -122,6 +122,12 @@ fn settle_later(o: &Order) -> Result<Order, TransitionError> {
         LATER,
     )
 }
+fn decline_for_now(o: &Order) -> Result<Order, TransitionError> {
+    o.decline_for_now("InsufficientBalance", "later", LATER)
+}
+fn claim_retry(o: &Order) -> Result<Order, TransitionError> {
+    o.claim_retry(lease(LATER + Duration::minutes(1)), LATER)
+}
 fn needs_attention(o: &Order) -> Result<Order, TransitionError> {
     o.needs_attention("TooManyAttempts", "retries ran out", LATER)
 }
@@ -144,7 +150,25 @@ fn claims_failures_and_expiry_follow_the_table() {
         claim_for_charge,
         &[(AwaitingAuthorization, Reserving)],
     );
+    check(
+        "claim_retry",
+        PaymentAction::Pay,
+        claim_retry,
+        &[(DeclinedForNow, Charging)],
+    );
+    check(
+        "claim_retry",
+        PaymentAction::Reserve,
+        claim_retry,
+        &[(DeclinedForNow, Reserving)],
+    );
     for action in [PaymentAction::Pay, PaymentAction::Reserve] {
+        check(
+            "decline_for_now",
+            action,
+            decline_for_now,
+            &[(Charging, DeclinedForNow), (Reserving, DeclinedForNow)],
+        );
         check(
             "reclaim",
             action,
@@ -169,6 +193,7 @@ fn claims_failures_and_expiry_follow_the_table() {
                 (AwaitingAuthorization, Failed),
                 (Charging, Failed),
                 (Reserving, Failed),
+                (DeclinedForNow, Failed),
                 (Settling, SettleFailed),
             ],
         );
@@ -372,6 +397,7 @@ fn the_sweep_looks_at_an_order_when_it_can_next_move() {
             Charging | Reserving | Settling => Some(NOW - Duration::seconds(1)),
             PaymentPending | ReservePending | SettlePending => Some(NOW),
             Reserved => Some(NOW + RESERVE_LIFETIME),
+            DeclinedForNow => Some(NOW + AUTHORIZATION_LIFETIME),
             _ => None,
         };
         assert_eq!(due, expected, "{from:?}");
@@ -447,4 +473,30 @@ fn fulfilment_needs_a_confirmed_reserve_with_time_to_spare() {
             "{late}"
         );
     }
+}
+
+/// Issue 16 (6): a charge declined for now keeps the buyer's authorisation, and may be tried
+/// again with it only while it is valid; a retried Reserve's 7 days start again.
+#[test]
+fn a_declined_for_now_charge_can_be_retried_until_the_authorisation_lapses() {
+    let reserving = order_in(OrderState::Reserving, PaymentAction::Reserve);
+    let declined = decline_for_now(&reserving).expect("declined");
+    assert_eq!(
+        declined.token_id.as_deref(),
+        Some("tok"),
+        "kept for the retry"
+    );
+    assert_eq!(declined.lease, None);
+    assert_eq!(declined.status_code.as_deref(), Some("InsufficientBalance"));
+    let deadline = declined.retry_deadline();
+    assert_eq!(deadline, NOW + AUTHORIZATION_LIFETIME);
+    let retry_at = deadline - Duration::seconds(1);
+    let retried = declined
+        .claim_retry(lease(retry_at + Duration::minutes(1)), retry_at)
+        .expect("retry in time");
+    assert_eq!(retried.reserved_at, Some(retry_at));
+    assert_eq!(retried.attempts, declined.attempts + 1);
+    assert!(declined
+        .claim_retry(lease(deadline + Duration::minutes(1)), deadline)
+        .is_err());
 }

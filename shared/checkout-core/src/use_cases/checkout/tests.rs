@@ -187,23 +187,103 @@ async fn a_pending_charge_is_recorded_as_pending() {
 
 #[tokio::test]
 async fn a_refused_charge_fails_the_order_with_the_gateway_reason() {
-    for (answer, expected_code) in [
-        (Answer::Refuse("TransactionDenied"), "TransactionDenied"),
+    for (answer, expected_code, state) in [
+        (
+            Answer::Refuse("TransactionDenied"),
+            "TransactionDenied",
+            OrderState::Failed,
+        ),
+        // Issue 16 (6): refused for now keeps the authorisation for the buyer's retry.
         (
             Answer::RefuseForNow("InsufficientBalance"),
             "InsufficientBalance",
+            OrderState::DeclinedForNow,
         ),
     ] {
         let w = world(PaymentAction::Pay);
         let (id, query) = w.started(PaymentMethod::CreditCard).await;
         w.gateway.charge_answers(answer.clone());
         let done = w.checkout.complete(&query).await.expect("complete");
-        assert_eq!(done.order.state, OrderState::Failed, "{answer:?}");
+        assert_eq!(done.order.state, state, "{answer:?}");
         let code = done.order.status_code.clone().expect("a code");
         assert_eq!(code, expected_code);
         assert_eq!(done.order.status_message, Some(format!("{code} message")));
-        assert_eq!(w.store.order(&id).await.state, OrderState::Failed);
+        assert_eq!(done.order.lease, None);
+        assert_eq!(w.store.order(&id).await.state, state);
     }
+}
+
+/// Issue 16 (6): the buyer tries a declined-for-now charge again with the same return; it is
+/// charged once, and a second click charges nothing more.
+#[tokio::test]
+async fn a_declined_for_now_charge_is_retried_by_the_buyer_once() {
+    for action in [PaymentAction::Pay, PaymentAction::Reserve] {
+        let w = world(action);
+        let (id, query) = w.started(PaymentMethod::CreditCard).await;
+        w.gateway
+            .charge_answers(Answer::RefuseForNow("InsufficientBalance"));
+        let done = w.checkout.complete(&query).await.expect("complete");
+        assert_eq!(done.order.state, OrderState::DeclinedForNow);
+        w.clock.advance(time::Duration::minutes(10));
+        let retried = w.checkout.retry(&query).await.expect("retry");
+        assert!(!retried.repeat);
+        let settled = match action {
+            PaymentAction::Pay => OrderState::Paid,
+            PaymentAction::Reserve => OrderState::Reserved,
+        };
+        assert_eq!(retried.order.state, settled, "{action:?}");
+        assert_eq!(w.store.order(&id).await, retried.order);
+        let again = w.checkout.retry(&query).await.expect("second click");
+        assert!(again.repeat);
+        assert_eq!(again.order.state, settled);
+        assert_eq!(w.gateway.charges(), 2, "the decline, then the retry");
+        // The retry is not verified again: only the verified return's digest is accepted.
+        assert_eq!(verifies(&w.gateway), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_after_the_authorisation_lapsed_fails_the_order_without_a_charge() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    w.gateway
+        .charge_answers(Answer::RefuseForNow("AccountLimitsExceeded"));
+    w.checkout.complete(&query).await.expect("complete");
+    w.clock
+        .advance(crate::domain::order::AUTHORIZATION_LIFETIME);
+    let late = w.checkout.retry(&query).await.expect("late retry");
+    assert_eq!(late.order.state, OrderState::Failed);
+    assert_eq!(
+        late.order.status_code.as_deref(),
+        Some("AccountLimitsExceeded")
+    );
+    assert_eq!(w.store.order(&id).await.state, OrderState::Failed);
+    assert_eq!(w.gateway.charges(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_with_any_other_return_changes_nothing() {
+    let w = world(PaymentAction::Pay);
+    let (id, query) = w.started(PaymentMethod::CreditCard).await;
+    w.gateway
+        .charge_answers(Answer::RefuseForNow("InsufficientBalance"));
+    w.checkout.complete(&query).await.expect("complete");
+    let mut other = authorized(&id, PaymentMethod::CreditCard);
+    other.raw_query = "another-return".into();
+    let other = w.gateway.will_read("q-other", other);
+    assert!(matches!(
+        w.checkout.retry(&other).await,
+        Err(CompleteError::UnrecognisedReturn(_))
+    ));
+    // An order that was never declined: nothing to retry, nothing charged.
+    let (paid, paid_query) = w.started(PaymentMethod::CreditCard).await;
+    w.checkout.complete(&paid_query).await.expect("paid");
+    let repeat = w.checkout.retry(&paid_query).await.expect("repeat");
+    assert!(repeat.repeat);
+    assert_eq!(repeat.order.state, OrderState::Paid);
+    assert_eq!(w.store.order(&id).await.state, OrderState::DeclinedForNow);
+    assert_eq!(w.store.order(&paid).await.state, OrderState::Paid);
+    assert_eq!(w.gateway.charges(), 2, "one per order");
 }
 
 #[tokio::test]

@@ -584,3 +584,29 @@ async fn a_redriven_charge_refused_as_used_asks_whether_the_authorisation_is_spe
     assert_eq!(done.state, OrderState::Failed);
     assert!(!w.gateway.calls().contains(&Call::Spent("o-2".into())));
 }
+
+/// Issue 16 (6): a re-driven charge declined for now waits for the buyer; once the buyer's
+/// authorisation lapses unused, the sweep fails the order without asking FPS anything.
+#[tokio::test]
+async fn a_decline_for_now_waits_for_the_buyer_then_lapses_into_failure() {
+    let w = world();
+    w.stored(w.claimed("o-1", PaymentAction::Pay)).await;
+    w.gateway
+        .charge_answers(Answer::RefuseForNow("InsufficientBalance"));
+    w.clock.advance(time::Duration::seconds(61));
+    w.sweep().await;
+    let declined = w.store.order("o-1").await;
+    assert_eq!(declined.state, OrderState::DeclinedForNow);
+    let calls = w.gateway.calls().len();
+    w.clock.advance(time::Duration::hours(1));
+    let summary = w.sweep().await;
+    assert_eq!(summary.failed, 0, "{summary:?}");
+    assert_eq!(w.store.order("o-1").await.state, OrderState::DeclinedForNow);
+    w.clock.set(declined.retry_deadline());
+    let summary = w.sweep().await;
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    let failed = w.store.order("o-1").await;
+    assert_eq!(failed.state, OrderState::Failed);
+    assert_eq!(failed.status_code.as_deref(), Some("InsufficientBalance"));
+    assert_eq!(w.gateway.calls().len(), calls, "FPS is not asked again");
+}
