@@ -404,3 +404,46 @@ async fn a_retry_after_a_decline_for_now_charges_once() {
     assert_eq!(ledger.transactions_for(&cr).len(), 1, "charged once");
     stack.shutdown().await;
 }
+
+/// Issue 16 (7): the buyer goes back to the CBUI link of an order already paid; the CBUI
+/// refuses the reused callerReference (`CE`), and the shop's page says the payment stands —
+/// never "nothing charged" — and charges nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopening_the_cbui_link_of_a_paid_order_keeps_the_one_payment() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let started = stack
+        .checkout
+        .start(&e2e_tests::sample_cart())
+        .await
+        .unwrap();
+    let cr = started.order.caller_reference.clone();
+    let back = stack
+        .authorize(
+            &started.cbui_url,
+            Persona::Balance,
+            fps_sandbox::Decision::Authorize,
+        )
+        .await;
+    let (_, page) = stack.page(&back).await;
+    assert!(page.contains("Your payment was successful"), "{page}");
+    let again = stack
+        .authorize(
+            &started.cbui_url,
+            Persona::Balance,
+            fps_sandbox::Decision::Authorize,
+        )
+        .await;
+    assert!(
+        again.query_pairs().any(|(k, v)| k == "status" && v == "CE"),
+        "{again}"
+    );
+    let (status, page) = stack.page(&again).await;
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("that payment stands"), "{page}");
+    assert!(!page.contains("Nothing was charged"), "{page}");
+    assert_eq!(stack.order(&cr).await.state, OrderState::Paid);
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Pay"), 1);
+    assert_eq!(ledger.transactions_for(&cr).len(), 1);
+    stack.shutdown().await;
+}

@@ -317,6 +317,17 @@ fn open(
     let (Ok(amount), Some(mut methods), Some(reserve)) = (amount, methods, reserve) else {
         return Err(ce("The request is not well formed.".to_owned()));
     };
+    // A callerReference names one authorisation: a second pipeline for one that already has a
+    // token is a caller exception, as the real CBUI answered it.
+    let reused = app.with_ledger(|l, _| {
+        l.token_by_caller(&caller, Some(caller_reference), None)
+            .is_ok()
+    });
+    if reused {
+        return Err(ce(format!(
+            "The callerReference {caller_reference} has already been used for an authorization."
+        )));
+    }
     if reserve {
         // Decision 4: a reserve token is a credit-card token.
         methods.retain(|m| *m == Instrument::Cc);

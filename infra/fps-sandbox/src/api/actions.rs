@@ -222,11 +222,20 @@ fn verify_signature(app: &App, request: &Request<'_>) -> Result<VerificationStat
     ) else {
         return Ok(VerificationStatus::Failure);
     };
-    let mut ok = false;
-    for verb in ["GET", "POST"] {
-        let sts = outbound_string_to_sign(verb, &url, received.iter());
-        ok |= app.signer.verify(&sts, signature);
+    // Signed by this FPS's key, so it must name this FPS's certificate: a return or IPN that
+    // points its verifier at another host is not ours.
+    if get("certificateUrl") != Some(app.certificate_url().as_str()) {
+        return Ok(VerificationStatus::Failure);
     }
+    // The verb the data was sent with (§5.2): IPNs (which carry `notificationType`) are
+    // POSTed, returns are GET. Only that one is tried.
+    let verb = if get("notificationType").is_some() {
+        "POST"
+    } else {
+        "GET"
+    };
+    let sts = outbound_string_to_sign(verb, &url, received.iter());
+    let ok = app.signer.verify(&sts, signature);
     Ok(if ok {
         VerificationStatus::Success
     } else {

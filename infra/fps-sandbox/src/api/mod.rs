@@ -470,6 +470,15 @@ fn check_timestamp(now: OffsetDateTime, request: &Request<'_>) -> Result<(), Api
                     format!("Request has expired. Expires date is {text}"),
                 ));
             }
+            // Decision 6: no signature lives longer than the Timestamp window.
+            if at - now > TIMESTAMP_WINDOW {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "Value ({text}) for parameter Expires is invalid. It must be at most 15 minutes ahead."
+                    ),
+                ));
+            }
             Ok(())
         }
         (None, None) => Err(ApiError::missing("Timestamp")),

@@ -363,3 +363,34 @@ async fn a_session_is_answered_once() {
     let second = http.post(target).form(&form).send().await.unwrap();
     assert_eq!(second.status(), 410);
 }
+
+/// Issue 16 (7): a callerReference that already has a token cannot open a second
+/// authorisation; it goes back with `CE`, and no second token is minted.
+#[tokio::test]
+async fn a_caller_reference_authorised_once_is_a_caller_exception_the_second_time() {
+    let sandbox = start().await;
+    let request = single_use("order-twice", "12.00", false);
+    let (_, first) = buyer(&sandbox, &request, Persona::Card, Decision::Authorize).await;
+    assert_eq!(first.status, CbuiStatus::SuccessCard);
+    // Opening the page (not answering it) is not an authorisation: the buyer may reload it.
+    let (_, again) = buyer(&sandbox, &request, Persona::Card, Decision::Authorize).await;
+    assert_eq!(again.status, CbuiStatus::CallerException);
+    assert!(again
+        .error_message
+        .as_deref()
+        .is_some_and(|m| m.contains("order-twice")));
+    assert!(again.token_id.is_none());
+    let ledger = sandbox.control().ledger().await.unwrap();
+    assert_eq!(ledger.activity("order-twice").unwrap().tokens.len(), 1);
+
+    let fresh = single_use("order-reloaded", "12.00", false);
+    let url = sandbox.single_use_url(&fresh).unwrap();
+    let page = no_redirects().get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "opened once");
+    let (_, answered) = buyer(&sandbox, &fresh, Persona::Card, Decision::Authorize).await;
+    assert_eq!(
+        answered.status,
+        CbuiStatus::SuccessCard,
+        "reloaded, then answered"
+    );
+}

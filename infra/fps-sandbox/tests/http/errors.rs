@@ -154,6 +154,31 @@ async fn stale_or_malformed_timestamp_is_refused() {
     assert!(answer.body.contains("Must be in ISO8601 format."));
 }
 
+/// Issue 16 (7): `Expires` instead of `Timestamp` is accepted only up to the same 15 minutes
+/// ahead (decision 6): a signature valid for days is not.
+#[tokio::test]
+async fn expires_must_be_ahead_but_not_far_ahead() {
+    let sandbox = start().await;
+    let raw = Raw::new(&sandbox);
+    let now = sandbox.control().now().await.unwrap();
+    for (offset, code) in [
+        (-60, "RequestExpired"),
+        (14 * 60, "InvalidCallerReference"),
+        (16 * 60, "InvalidParameterValue"),
+        (7 * 86_400, "InvalidParameterValue"),
+    ] {
+        let mut p = raw.params("GetTokenByCaller", &[("CallerReference", "x")]);
+        p.retain(|(k, _)| k != "Timestamp");
+        p.push((
+            "Expires".into(),
+            fps_timestamp(now + time::Duration::seconds(offset)),
+        ));
+        raw.sign(&mut p, "POST", &raw.host_with_port());
+        let answer = raw.send("POST", &p).await;
+        assert_eq!(answer.code(), code, "{offset}: {}", answer.body);
+    }
+}
+
 #[tokio::test]
 async fn version_and_action_are_checked() {
     let sandbox = start().await;

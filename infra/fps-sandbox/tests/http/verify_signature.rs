@@ -229,3 +229,79 @@ async fn ce_returns_verify_too() {
         VerificationStatus::Success
     );
 }
+
+/// Signs `params` with the emulator's development key for `verb` on `target`, naming
+/// `certificate_url`; returns the encoded parameters as received.
+fn signed(verb: &str, target: &url::Url, params: &[(&str, &str)], certificate_url: &str) -> String {
+    let signer = fps_sandbox::keys::OutboundSigner::development().unwrap();
+    let mut appended: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    signer
+        .sign_outbound(verb, target, &[], &mut appended, certificate_url)
+        .unwrap();
+    signing::encode_params(&appended)
+}
+
+/// Issue 16 (7): FPS's key signs, and the data must name FPS's certificate; a signature made
+/// with the right key but pointing its verifier elsewhere is refused.
+#[tokio::test]
+async fn a_certificate_url_on_another_host_fails() {
+    let sandbox = start().await;
+    let fps = client(&sandbox);
+    let target = url::Url::parse("http://127.0.0.1:9/shop/return").unwrap();
+    let ours = sandbox
+        .base_url()
+        .join("certs/sandbox01/PKICert.pem")
+        .unwrap()
+        .to_string();
+    let params = [("status", "A")];
+    let good = signed("GET", &target, &params, &ours);
+    assert_eq!(
+        verify(&fps, target.as_str(), &good).await,
+        VerificationStatus::Success
+    );
+    let elsewhere = signed(
+        "GET",
+        &target,
+        &params,
+        "https://fps.attacker.example/certs/x/PKICert.pem",
+    );
+    assert_eq!(
+        verify(&fps, target.as_str(), &elsewhere).await,
+        VerificationStatus::Failure
+    );
+}
+
+/// Issue 16 (7): a return is verified as a GET and an IPN (it carries `notificationType`) as a
+/// POST, never either way round.
+#[tokio::test]
+async fn returns_verify_as_get_and_notifications_as_post_only() {
+    let sandbox = start().await;
+    let fps = client(&sandbox);
+    let target = url::Url::parse("http://127.0.0.1:9/ipn").unwrap();
+    let cert = sandbox
+        .base_url()
+        .join("certs/sandbox01/PKICert.pem")
+        .unwrap()
+        .to_string();
+    let ipn = [
+        ("notificationType", "TransactionStatus"),
+        ("transactionId", "1X"),
+    ];
+    let ret = [("status", "SC"), ("tokenID", "T")];
+    for (verb, params, expected) in [
+        ("POST", &ipn[..], VerificationStatus::Success),
+        ("GET", &ipn[..], VerificationStatus::Failure),
+        ("GET", &ret[..], VerificationStatus::Success),
+        ("POST", &ret[..], VerificationStatus::Failure),
+    ] {
+        let body = signed(verb, &target, params, &cert);
+        assert_eq!(
+            verify(&fps, target.as_str(), &body).await,
+            expected,
+            "{verb} {params:?}"
+        );
+    }
+}
