@@ -12,20 +12,28 @@ use crate::support::*;
 
 #[test]
 fn sample_http_events_parse_and_match_the_routes() {
+    let order_url = "/return/o-5f0c2a9e8b7d4c6fa1e2d3c4b5a69788";
+    // (file, method, the route's path, the request's path)
     let cases = [
-        ("get-shop.json", "GET", "/"),
-        ("post-checkout-form.json", "POST", "/checkout"),
-        ("post-checkout-json.json", "POST", "/checkout"),
-        ("get-return.json", "GET", "/return"),
+        ("get-shop.json", "GET", "/", "/"),
+        ("post-checkout-form.json", "POST", "/checkout", "/checkout"),
+        ("post-checkout-json.json", "POST", "/checkout", "/checkout"),
+        ("get-return.json", "GET", "/return", "/return"),
+        (
+            "post-return-retry.json",
+            "POST",
+            "/return/{orderId}",
+            order_url,
+        ),
     ];
-    for (file, method, path) in cases {
+    for (file, method, route, path) in cases {
         let raw = read_json(&events_dir().join(file));
         let event: ApiGatewayV2httpRequest = serde_json::from_value(raw.clone())
             .unwrap_or_else(|e| panic!("{file} is not an HTTP API v2 event: {e}"));
         assert_eq!(raw["version"], "2.0", "{file}");
         assert_eq!(
             event.route_key.as_deref(),
-            Some(format!("{method} {path}").as_str())
+            Some(format!("{method} {route}").as_str())
         );
         assert_eq!(event.raw_path.as_deref(), Some(path), "{file}");
         assert_eq!(event.request_context.http.method.as_str(), method, "{file}");
