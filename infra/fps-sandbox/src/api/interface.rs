@@ -106,20 +106,14 @@ mod tests {
 
     #[test]
     fn documented_names_pass_and_anything_else_is_named_in_the_refusal() {
-        let pay = params(&[
-            "Action",
-            "AWSAccessKeyId",
-            "Signature",
-            "SignatureMethod",
-            "SignatureVersion",
-            "Timestamp",
-            "Version",
+        let mut pay = params(COMMON);
+        pay.extend(params(&[
             "SenderTokenId",
             "TransactionAmount.Value",
             "TransactionAmount.CurrencyCode",
             "CallerReference",
             "OverrideIPNURL",
-        ]);
+        ]));
         assert_eq!(check("Pay", &pay), Ok(()));
         assert_eq!(check("Reserve", &pay), Ok(()));
         for (action, stray) in [

@@ -244,6 +244,15 @@ fn signed(verb: &str, target: &url::Url, params: &[(&str, &str)], certificate_ur
     signing::encode_params(&appended)
 }
 
+/// The certificate URL this emulator puts in what it signs.
+fn certificate_url(sandbox: &fps_sandbox::SandboxHandle) -> String {
+    sandbox
+        .base_url()
+        .join("certs/sandbox01/PKICert.pem")
+        .unwrap()
+        .to_string()
+}
+
 /// Issue 16 (7): FPS's key signs, and the data must name FPS's certificate; a signature made
 /// with the right key but pointing its verifier elsewhere is refused.
 #[tokio::test]
@@ -251,11 +260,7 @@ async fn a_certificate_url_on_another_host_fails() {
     let sandbox = start().await;
     let fps = client(&sandbox);
     let target = url::Url::parse("http://127.0.0.1:9/shop/return").unwrap();
-    let ours = sandbox
-        .base_url()
-        .join("certs/sandbox01/PKICert.pem")
-        .unwrap()
-        .to_string();
+    let ours = certificate_url(&sandbox);
     let params = [("status", "A")];
     let good = signed("GET", &target, &params, &ours);
     assert_eq!(
@@ -281,11 +286,7 @@ async fn returns_verify_as_get_and_notifications_as_post_only() {
     let sandbox = start().await;
     let fps = client(&sandbox);
     let target = url::Url::parse("http://127.0.0.1:9/ipn").unwrap();
-    let cert = sandbox
-        .base_url()
-        .join("certs/sandbox01/PKICert.pem")
-        .unwrap()
-        .to_string();
+    let cert = certificate_url(&sandbox);
     let ipn = [
         ("notificationType", "TransactionStatus"),
         ("transactionId", "1X"),
