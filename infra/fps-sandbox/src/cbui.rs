@@ -319,14 +319,8 @@ fn open(
     };
     // A callerReference names one authorisation: a second pipeline for one that already has a
     // token is a caller exception, as the real CBUI answered it.
-    let reused = app.with_ledger(|l, _| {
-        l.token_by_caller(&caller, Some(caller_reference), None)
-            .is_ok()
-    });
-    if reused {
-        return Err(ce(format!(
-            "The callerReference {caller_reference} has already been used for an authorization."
-        )));
+    if has_token(app, &caller, caller_reference) {
+        return Err(ce(reused_reference(caller_reference)));
     }
     if reserve {
         // Decision 4: a reserve token is a credit-card token.
@@ -355,6 +349,18 @@ fn open(
     let stored = session.clone();
     let id = app.with_ledger(|l, _| l.open_session(stored));
     Ok((id, session))
+}
+
+/// Whether the caller already holds a token for `caller_reference` (one authorisation each).
+fn has_token(app: &Arc<App>, caller: &str, caller_reference: &str) -> bool {
+    app.with_ledger(|l, _| {
+        l.token_by_caller(caller, Some(caller_reference), None)
+            .is_ok()
+    })
+}
+
+fn reused_reference(caller_reference: &str) -> String {
+    format!("The callerReference {caller_reference} has already been used for an authorization.")
 }
 
 fn authorise_page(session_id: &str, s: &CbuiSession) -> Markup {
@@ -478,6 +484,11 @@ pub(crate) async fn authorize(State(app): State<Arc<App>>, body: Bytes) -> Respo
             ),
         ],
         (Decision::Authorize, Some(persona)) => match persona.instrument() {
+            // Two pages opened for one reference: only the first answered authorises.
+            Some(_) if has_token(&app, &session.caller_key, &session.caller_reference) => vec![
+                status("CE"),
+                error_message(&reused_reference(&session.caller_reference)),
+            ],
             Some(instrument) if accepted(instrument) => {
                 let token = app.with_ledger(|l, now| {
                     l.mint_token(

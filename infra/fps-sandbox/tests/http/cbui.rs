@@ -383,6 +383,37 @@ async fn a_caller_reference_authorised_once_is_a_caller_exception_the_second_tim
     let ledger = sandbox.control().ledger().await.unwrap();
     assert_eq!(ledger.activity("order-twice").unwrap().tokens.len(), 1);
 
+    // Two pages opened before either is answered: the second answer is the caller exception.
+    let twice = single_use("order-two-tabs", "12.00", false);
+    let http = no_redirects();
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let url = sandbox.single_use_url(&twice).unwrap();
+        let html = http.get(url).send().await.unwrap().text().await.unwrap();
+        sessions.push(between(&html, r#"name="session" value=""#, "\"").unwrap());
+    }
+    let target = sandbox
+        .base_url()
+        .join("cobranded-ui/actions/authorize")
+        .unwrap();
+    let mut statuses = Vec::new();
+    for session in &sessions {
+        let form = [
+            ("session", session.as_str()),
+            ("persona", "card"),
+            ("decision", "authorize"),
+        ];
+        let answer = http.post(target.clone()).form(&form).send().await.unwrap();
+        let location = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+        statuses.push(CbuiReturn::parse(location.query().unwrap()).unwrap().status);
+    }
+    assert_eq!(
+        statuses,
+        [CbuiStatus::SuccessCard, CbuiStatus::CallerException]
+    );
+    let ledger = sandbox.control().ledger().await.unwrap();
+    assert_eq!(ledger.activity("order-two-tabs").unwrap().tokens.len(), 1);
+
     let fresh = single_use("order-reloaded", "12.00", false);
     let url = sandbox.single_use_url(&fresh).unwrap();
     let page = no_redirects().get(url.clone()).send().await.unwrap();
