@@ -65,6 +65,7 @@ FPS_SECRET_KEY=fps-sandbox-dev-secret-not-for-production
 PAYMENT_ACTION=$PAYMENT_ACTION
 SHOP_URL=$LAMBDA_BASE/start-checkout/
 RETURN_URL=$LAMBDA_BASE/cbui-return/return
+IPN_URL=$LAMBDA_BASE/fps-notifications/ipn
 MERCHANT_NAME='Acme Outfitters (local)'
 CATALOG_JSON='{"products":[{"sku":"TEE-BLUE-L","name":"T-shirt (blue, L)","unitPrice":"12.75"},{"sku":"MUG","name":"Enamel mug","unitPrice":"8.10"},{"sku":"CAP","name":"Cap","unitPrice":"15.00"},{"sku":"GIFT-DECLINE","name":"Gift card (the emulator declines it)","unitPrice":"10.61"}]}'
 PRICING_JSON='{"taxRate":"0.0825","shipping":"5.00","freeShippingOver":"50.00","handlingFee":"0.50"}'
@@ -82,6 +83,8 @@ cat <<MSG
 
   Shop:            $LAMBDA_BASE/start-checkout/
   FPS emulator:    $FPS_URL  (ledger: ${FPS_URL}_sandbox/ledger)
+  Notifications:   $LAMBDA_BASE/fps-notifications/ipn  (FPS posts every status change here;
+                   each delivery is a line in .dev/fps-sandbox.log and in the ledger's ipn_deliveries)
   Settle sweep:    .venv/bin/cargo-lambda lambda invoke settle-reservations --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT --data-file infra/events/scheduled.json
   Logs:            .dev/functions.log, .dev/fps-sandbox.log
 

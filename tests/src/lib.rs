@@ -11,7 +11,7 @@ use checkout_core::adapters::dynamodb::{client_from_env, create_table, DynamoOrd
 use checkout_core::adapters::fps::FpsGateway;
 use checkout_core::config::ShopConfig;
 use checkout_core::domain::catalog::{Catalog, PricingRule};
-use checkout_core::domain::order::{Order, PaymentAction};
+use checkout_core::domain::order::{Order, OrderState, PaymentAction};
 use checkout_core::ports::clock::{Clock, ManualClock};
 use checkout_core::ports::store::OrderStore;
 use checkout_core::use_cases::checkout::{Checkout, CheckoutSettings};
@@ -23,6 +23,7 @@ pub type Store = DynamoOrderStore;
 pub type StartService = start_checkout::Service<Store, FpsGateway>;
 pub type ReturnService = cbui_return::Service<Store, FpsGateway>;
 pub type SettleService = settle_reservations::Service<Store, FpsGateway>;
+pub type NotificationService = checkout_core::use_cases::notify::Notifications<Store, FpsGateway>;
 
 /// The catalog every e2e test uses. Prices are chosen so totals hit the emulator's decline
 /// table only where a test wants it (with [`NO_EXTRAS`] pricing, a gift card's cents are the
@@ -58,13 +59,20 @@ pub async fn fresh_store() -> Store {
     create_table(&client, &table)
         .await
         .unwrap_or_else(|e| panic!("create table {table}: {e}"));
-    DynamoOrderStore::new(client, table)
+    // As deployed (RETENTION_DAYS' default): abandoned and failed orders carry their TTL.
+    DynamoOrderStore::new(client, table).with_retention(Some(RETENTION))
 }
+
+/// How long the test stores keep abandoned and failed orders.
+pub const RETENTION: time::Duration = time::Duration::days(90);
 
 pub struct StackOptions {
     pub action: PaymentAction,
     pub pricing: &'static str,
     pub sandbox: SandboxConfig,
+    /// Pay, Reserve and Settle ask FPS to post notifications to the stack's `/ipn` (off by
+    /// default: most tests want the sweep alone to move pending orders, deterministically).
+    pub notifications: bool,
 }
 
 impl StackOptions {
@@ -73,6 +81,7 @@ impl StackOptions {
             action,
             pricing: PRICING,
             sandbox: SandboxConfig::for_tests(),
+            notifications: false,
         }
     }
 }
@@ -87,6 +96,8 @@ pub struct Stack {
     pub settle: Arc<SettleService>,
     pub shop_url: Url,
     pub return_url: Url,
+    /// Where the stack's notification handler listens (`POST`).
+    pub ipn_url: Url,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -94,6 +105,7 @@ pub struct Stack {
 struct Handlers {
     start: StartService,
     ret: ReturnService,
+    notifications: NotificationService,
 }
 
 async fn serve(
@@ -116,6 +128,8 @@ async fn serve(
     let path = request.uri().path();
     let result = if path == "/return" || path.starts_with("/return/") {
         cbui_return::handle(&h.ret, request).await
+    } else if path == "/ipn" {
+        fps_notifications::handle(&h.notifications, request).await
     } else {
         start_checkout::handle(&h.start, request).await
     };
@@ -200,6 +214,31 @@ impl Stack {
         (status, response.text().await.expect("page body"))
     }
 
+    /// Waits (up to 10 s) until the order stands in `state`; returns it as it then stands.
+    pub async fn order_reaches(&self, caller_reference: &str, state: OrderState) -> Order {
+        let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let order = self.order(caller_reference).await;
+            if order.state == state || tokio::time::Instant::now() >= give_up {
+                return order;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Posts a notification body to the stack's `/ipn`, as FPS does; the HTTP status.
+    pub async fn notify(&self, body: &str) -> u16 {
+        self.http
+            .post(self.ipn_url.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST /ipn")
+            .status()
+            .as_u16()
+    }
+
     /// Moves the emulator's clock (due transitions happen before it answers).
     pub async fn advance_emulator(&self, by: std::time::Duration) {
         self.control
@@ -233,6 +272,7 @@ impl Stack {
             catalog: Catalog::from_json(CATALOG).expect("catalog"),
             pricing: PricingRule::from_json(options.pricing).expect("pricing"),
             merchant_name: "Test Shop".to_owned(),
+            recover_after: time::Duration::minutes(10),
         };
         let settings = || CheckoutSettings {
             catalog: shop.catalog.clone(),
@@ -243,12 +283,16 @@ impl Stack {
             lease: time::Duration::seconds(60),
             // A ceiling, not a delay: losers stop waiting as soon as the winner has written.
             wait_for_winner: std::time::Duration::from_secs(15),
+            recover_after: shop.recover_after,
         };
+        let ipn_url = shop_url.join("ipn").expect("ipn url");
+        let notify_to = options.notifications.then(|| ipn_url.clone());
         let fps = || {
             FpsGateway::new(
                 sandbox.fps_client().expect("fps client"),
                 sandbox.cbui_url(),
             )
+            .with_ipn_url(notify_to.clone())
         };
         let checkout = Arc::new(Checkout::new(
             store.clone(),
@@ -267,6 +311,12 @@ impl Stack {
                 shop: shop.clone(),
                 security: checkout_core::web::SecurityHeaders::new(&sandbox.cbui_url()),
             },
+            notifications: checkout_core::use_cases::notify::Notifications::new(
+                store.clone(),
+                fps(),
+                app_clock.clone(),
+                ipn_url.clone(),
+            ),
         });
         let settle = Arc::new(settle_reservations::Service {
             settlement: Settlement::new(
@@ -296,6 +346,7 @@ impl Stack {
             settle,
             shop_url,
             return_url,
+            ipn_url,
             http,
             server,
         }

@@ -122,6 +122,11 @@ pub struct FpsConfig {
     pub credentials: CredentialsSource,
     /// Overall budget for one FPS call, retries included (`FPS_TIMEOUT_MS`, default 20000).
     pub overall_timeout: Duration,
+    /// Where FPS posts its notifications (`IPN_URL`, the notifications function's URL): sent
+    /// as `OverrideIPNURL` on Pay, Reserve and Settle, and the URL they are verified against.
+    /// Without it FPS notifies the account's configured URL, if any, and the sweep alone
+    /// reconciles.
+    pub ipn_url: Option<Url>,
 }
 
 impl FpsConfig {
@@ -184,6 +189,11 @@ impl FpsConfig {
                     .ok_or_else(|| "must be milliseconds between 100 and 120000".to_owned())
             }),
         };
+        let ipn = r.optional("IPN_URL");
+        let ipn_url = match ipn {
+            None => Some(None),
+            some => r.url("IPN_URL", some).map(Some),
+        };
         r.finish(|| {
             Some(FpsConfig {
                 environment: environment?,
@@ -191,9 +201,37 @@ impl FpsConfig {
                 cbui_url: cbui_url?,
                 credentials: credentials?,
                 overall_timeout: overall_timeout?,
+                ipn_url: ipn_url?,
             })
         })
     }
+}
+
+/// An optional whole number of minutes within `range` (`default` when absent).
+fn minutes<E: Env>(
+    r: &mut Reader<'_, E>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Option<time::Duration> {
+    let value = r.optional(name);
+    let minutes = match value {
+        None => Some(default),
+        value => r.parsed(name, value, |v| {
+            v.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|m| range.contains(m))
+                .ok_or_else(|| {
+                    format!(
+                        "{v:?} is not a whole number of minutes from {} to {}",
+                        range.start(),
+                        range.end()
+                    )
+                })
+        }),
+    };
+    minutes.map(time::Duration::minutes)
 }
 
 /// What a fulfilment may settle, and when it is too late to (settle-reservations).
@@ -205,6 +243,9 @@ pub struct SettleConfig {
     /// `PARTIAL_SETTLEMENT` (`true` / `false`, default false): may a fulfilment settle less
     /// than the order's total?
     pub partial_settlement: bool,
+    /// `ABANDON_AFTER_MINUTES` (default 60, the CBUI page's lifetime): an order with no
+    /// authorisation at FPS this long after checkout is abandoned.
+    pub abandon_after: time::Duration,
 }
 
 /// Longest margin that still leaves a day to ship in (the reserve lives 7 days).
@@ -235,10 +276,12 @@ impl SettleConfig {
                 other => Err(format!("{other:?} is not true or false")),
             }),
         };
+        let abandon_after = minutes(&mut r, "ABANDON_AFTER_MINUTES", 60, 10..=24 * 60);
         r.finish(|| {
             Some(SettleConfig {
                 reserve_margin: time::Duration::minutes(margin?),
                 partial_settlement: partial?,
+                abandon_after: abandon_after?,
             })
         })
     }
@@ -248,13 +291,39 @@ impl SettleConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub table_name: String,
+    /// `RETENTION_DAYS` (default 90; `0` keeps every order): how long abandoned and failed
+    /// orders stay in the table before its TTL deletes them.
+    pub retention: Option<time::Duration>,
 }
 
 impl StoreConfig {
     pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
         let mut r = Reader::new(env);
         let table = r.required("TABLE_NAME");
-        r.finish(|| Some(StoreConfig { table_name: table? }))
+        let days = r.optional("RETENTION_DAYS");
+        let retention = match days {
+            None => Some(Some(time::Duration::days(90))),
+            value => r.parsed("RETENTION_DAYS", value, |v| {
+                match v
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (0..=3650).contains(d))
+                {
+                    Some(0) => Ok(None),
+                    Some(d) => Ok(Some(time::Duration::days(d))),
+                    None => Err(format!(
+                        "{v:?} is not a whole number of days from 0 to 3650"
+                    )),
+                }
+            }),
+        };
+        r.finish(|| {
+            Some(StoreConfig {
+                table_name: table?,
+                retention: retention?,
+            })
+        })
     }
 }
 
@@ -269,6 +338,9 @@ pub struct ShopConfig {
     pub catalog: Catalog,
     pub pricing: PricingRule,
     pub merchant_name: String,
+    /// `RECOVER_AFTER_MINUTES` (default 10): how long after checkout the sweep first asks FPS
+    /// whether the buyer authorised but never came back.
+    pub recover_after: time::Duration,
 }
 
 impl ShopConfig {
@@ -300,6 +372,7 @@ impl ShopConfig {
         let merchant_name = r
             .optional("MERCHANT_NAME")
             .unwrap_or_else(|| "Our shop".to_owned());
+        let recover_after = minutes(&mut r, "RECOVER_AFTER_MINUTES", 10, 1..=24 * 60);
         r.finish(|| {
             Some(ShopConfig {
                 action: action?,
@@ -308,6 +381,7 @@ impl ShopConfig {
                 catalog: catalog?,
                 pricing: pricing?,
                 merchant_name,
+                recover_after: recover_after?,
             })
         })
     }

@@ -19,7 +19,8 @@ use crate::domain::payment::{PaymentMethod, TransactionStatus};
 use crate::ports::clock::ManualClock;
 use crate::ports::gateway::{
     Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
-    InvalidPaymentRequest, InvalidReturn, PaymentGateway, TransactionReport,
+    InvalidNotice, InvalidPaymentRequest, InvalidReturn, Notice, PaymentGateway, PaymentNotice,
+    TransactionReport,
 };
 use crate::ports::store::{DuePage, OrderStore, StoreError};
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
@@ -43,6 +44,7 @@ pub fn settings(action: PaymentAction) -> CheckoutSettings {
         merchant_name: "Test Shop".to_owned(),
         lease: time::Duration::seconds(60),
         wait_for_winner: std::time::Duration::from_millis(200),
+        recover_after: time::Duration::minutes(10),
     }
 }
 
@@ -117,6 +119,11 @@ pub enum Call {
     },
     Status(String),
     Spent(String),
+    FindAuthorization(String),
+    VerifyNotice {
+        end_point: String,
+        raw_body: String,
+    },
 }
 
 /// A gateway that answers from per-operation scripts (accepting when a script runs out) and
@@ -124,11 +131,13 @@ pub enum Call {
 #[derive(Default)]
 pub struct FakeGateway {
     returns: Mutex<HashMap<String, AuthorizationReturn>>,
+    notices: Mutex<HashMap<String, Notice>>,
     verify: Mutex<VecDeque<Result<bool, ()>>>,
     charges: Mutex<VecDeque<Answer>>,
     settles: Mutex<VecDeque<Answer>>,
     statuses: Mutex<VecDeque<Answer>>,
     spent: Mutex<VecDeque<Result<bool, ()>>>,
+    found: Mutex<VecDeque<Result<Option<String>, ()>>>,
     refuse_links: Mutex<bool>,
     calls: Mutex<Vec<Call>>,
 }
@@ -148,6 +157,13 @@ impl FakeGateway {
         raw_query.to_owned()
     }
 
+    /// Registers what a notification body reads as; returns the body to pass on.
+    pub fn will_read_notice(&self, raw_body: &str, notice: Notice) -> String {
+        lock(&self.notices).insert(raw_body.to_owned(), notice);
+        raw_body.to_owned()
+    }
+
+    /// Answers for `verify_return` and `verify_notice` alike (`Ok(true)` when they run out).
     pub fn verify_answers(&self, answer: Result<bool, ()>) {
         lock(&self.verify).push_back(answer);
     }
@@ -166,6 +182,11 @@ impl FakeGateway {
 
     pub fn spent_answers(&self, answer: Result<bool, ()>) {
         lock(&self.spent).push_back(answer);
+    }
+
+    /// Answers for `find_authorization` (`Ok(None)`, nothing found, when they run out).
+    pub fn found_answers(&self, answer: Result<Option<String>, ()>) {
+        lock(&self.found).push_back(answer);
     }
 
     pub fn refuse_links(&self) {
@@ -283,6 +304,36 @@ impl PaymentGateway for Arc<FakeGateway> {
             transaction_id,
             status,
         })
+    }
+
+    fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice> {
+        lock(&self.notices)
+            .get(raw_body)
+            .cloned()
+            .ok_or_else(|| InvalidNotice("not a notice the fake knows".into()))
+    }
+
+    async fn verify_notice(
+        &self,
+        end_point: &Url,
+        notice: &PaymentNotice,
+    ) -> Result<bool, GatewayError> {
+        self.record(Call::VerifyNotice {
+            end_point: end_point.to_string(),
+            raw_body: notice.raw_body.clone(),
+        });
+        match lock(&self.verify).pop_front().unwrap_or(Ok(true)) {
+            Ok(verified) => Ok(verified),
+            Err(()) => Err(GatewayError::NotSent("verify: connection refused".into())),
+        }
+    }
+
+    async fn find_authorization(&self, order_id: &str) -> Result<Option<String>, GatewayError> {
+        self.record(Call::FindAuthorization(order_id.to_owned()));
+        lock(&self.found)
+            .pop_front()
+            .unwrap_or(Ok(None))
+            .map_err(|()| GatewayError::NotSent("token lookup: connection refused".into()))
     }
 
     async fn authorization_spent(&self, order_id: &str) -> Result<bool, GatewayError> {
@@ -500,6 +551,7 @@ pub fn web_world(action: PaymentAction) -> WebWorld {
         catalog: settings.catalog.clone(),
         pricing: settings.pricing.clone(),
         merchant_name: settings.merchant_name.clone(),
+        recover_after: time::Duration::minutes(10),
     };
     let store = CuedStore::new();
     let gateway = FakeGateway::new();

@@ -1,7 +1,7 @@
 //! Building the real adapters once, at a function's init: JSON logs, the FPS gateway (with its
 //! key pair from the environment or Secrets Manager) and the DynamoDB order store. One entry
 //! per kind of function: [`web_service_from_env`] for the two HTTP functions, [`settlement_from_env`]
-//! for the sweep.
+//! for the sweep, [`notifications_from_env`] for FPS's notifications.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::config::{
 };
 use crate::ports::clock::{Clock, SystemClock};
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
+use crate::use_cases::notify::Notifications;
 use crate::use_cases::settle::{Settlement, SweepSettings};
 use crate::web::{SecurityHeaders, Service};
 
@@ -22,6 +23,8 @@ use crate::web::{SecurityHeaders, Service};
 pub type LiveWebService = Service<DynamoOrderStore, FpsGateway>;
 /// The settlement as the sweep runs it.
 pub type LiveSettlement = Settlement<DynamoOrderStore, FpsGateway>;
+/// The notification handler as `fps-notifications` runs it.
+pub type LiveNotifications = Notifications<DynamoOrderStore, FpsGateway>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -121,11 +124,13 @@ pub async fn fps_gateway(
     client_config.overall_timeout = config.overall_timeout;
     client_config.attempt_timeout = config.overall_timeout.min(client_config.attempt_timeout);
     let client = FpsClient::new(client_config, clock).map_err(InitError::Http)?;
-    Ok(FpsGateway::new(client, config.cbui_url.clone()))
+    Ok(FpsGateway::new(client, config.cbui_url.clone()).with_ipn_url(config.ipn_url.clone()))
 }
 
 pub async fn order_store(config: &StoreConfig) -> DynamoOrderStore {
-    DynamoOrderStore::from_env(config.table_name.clone()).await
+    DynamoOrderStore::from_env(config.table_name.clone())
+        .await
+        .with_retention(config.retention)
 }
 
 pub fn system_clock() -> Arc<dyn Clock> {
@@ -165,6 +170,27 @@ pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
     ))
 }
 
+/// The notification handler as `fps-notifications` builds it at init: it verifies against
+/// `IPN_URL`, which it therefore requires.
+pub async fn notifications_from_env() -> Result<LiveNotifications, InitError> {
+    let fps = FpsConfig::from_env(&ProcessEnv)?;
+    let store = StoreConfig::from_env(&ProcessEnv)?;
+    let Some(ipn_url) = fps.ipn_url.clone() else {
+        return Err(ConfigError {
+            problems: vec!["IPN_URL is missing (the URL FPS posts notifications to)".into()],
+        }
+        .into());
+    };
+    let clock = system_clock();
+    let gateway = fps_gateway(&fps, clock.clone()).await?;
+    Ok(Notifications::new(
+        order_store(&store).await,
+        gateway,
+        clock,
+        ipn_url,
+    ))
+}
+
 /// The sweep's settings from the configuration. A claim's lease outlives any FPS call that
 /// may still land: a re-driven Settle makes two calls in a row (status, then Settle), each
 /// with the whole retry budget; and the sweep stops taking orders one budget before its
@@ -176,6 +202,7 @@ pub fn sweep_settings(fps: &FpsConfig, settle: &SettleConfig) -> SweepSettings {
         stop_before_deadline: fps.overall_timeout,
         reserve_margin: settle.reserve_margin,
         partial_settlement: settle.partial_settlement,
+        abandon_after: settle.abandon_after,
         ..SweepSettings::default()
     }
 }

@@ -5,6 +5,7 @@
 //! - [`money`]: FPS amounts (US dollars, cents, its limits).
 //! - [`signing`]: Signature Version 2 for API calls and CBUI requests.
 //! - [`cbui`]: the single-use pipeline request and the return URL.
+//! - [`ipn`]: the Instant Payment Notifications FPS posts to the merchant.
 //! - [`api`]: typed API requests; [`xml`]: typed responses and error bodies.
 //! - [`error`]: the error code table and [`ErrorClass`]; [`retry`]: the client's resend policy.
 //! - [`client`]: the HTTP client, explicit about what is known when a call fails.
@@ -17,6 +18,7 @@ pub mod cbui;
 pub mod client;
 pub mod clock;
 pub mod error;
+pub mod ipn;
 pub mod money;
 pub mod retry;
 pub mod signing;

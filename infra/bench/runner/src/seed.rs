@@ -106,6 +106,7 @@ impl<S: OrderStore + Clone> Seeder<S> {
             merchant_name: MERCHANT.to_owned(),
             lease: time::Duration::seconds(60),
             wait_for_winner: std::time::Duration::from_secs(3),
+            recover_after: time::Duration::minutes(10),
         };
         Ok(Self {
             checkout: Checkout::new(

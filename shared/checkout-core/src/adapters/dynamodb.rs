@@ -101,6 +101,8 @@ fn written_by(stored: Option<&HashMap<String, AttributeValue>>, write_id: &str) 
 pub struct DynamoOrderStore {
     client: Client,
     table: String,
+    /// How long abandoned and failed orders are kept (the table's TTL deletes them after).
+    retention: Option<time::Duration>,
 }
 
 impl DynamoOrderStore {
@@ -108,7 +110,27 @@ impl DynamoOrderStore {
         Self {
             client,
             table: table.into(),
+            retention: None,
         }
+    }
+
+    /// Abandoned and failed orders carry `expiresAt` = their last change + `retention`, which
+    /// the table's TTL acts on; `None` keeps every order.
+    pub fn with_retention(mut self, retention: Option<time::Duration>) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// The item written for `order`, with its TTL attribute when it is deletable.
+    fn item(&self, order: &Order) -> Result<Item, StoreError> {
+        let mut item = order_to_item(order)?;
+        if let Some(at) = self.retention.and_then(|r| order.deletable_after(r)) {
+            item.insert(
+                attr::EXPIRES_AT.into(),
+                AttributeValue::N(at.unix_timestamp().to_string()),
+            );
+        }
+        Ok(item)
     }
 
     /// The store on `table`, with a client from [`client_from_env`].
@@ -175,7 +197,7 @@ impl DynamoOrderStore {
 impl OrderStore for DynamoOrderStore {
     async fn create(&self, order: &Order) -> Result<(), StoreError> {
         let written = self
-            .put_if(order_to_item(order)?, |put| {
+            .put_if(self.item(order)?, |put| {
                 put.condition_expression("attribute_not_exists(#pk)")
                     .expression_attribute_names("#pk", attr::CALLER_REFERENCE)
             })
@@ -213,7 +235,7 @@ impl OrderStore for DynamoOrderStore {
             return Err(StoreError::Conflict(previous.caller_reference.clone()));
         }
         let written = self
-            .put_if(order_to_item(next)?, |put| {
+            .put_if(self.item(next)?, |put| {
                 put.condition_expression("#version = :version AND #state = :state")
                     .expression_attribute_names("#version", attr::VERSION)
                     .expression_attribute_names("#state", attr::STATE)

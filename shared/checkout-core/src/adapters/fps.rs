@@ -10,6 +10,7 @@ use fps_protocol::api::{
 use fps_protocol::cbui::{
     CbuiReturn, CbuiStatus, PaymentMethod as FpsMethod, SingleUseRequest, MAX_PAYMENT_REASON_LEN,
 };
+use fps_protocol::ipn::{Ipn, IpnOperation, NotificationType};
 use fps_protocol::signing::SignatureMethod;
 use fps_protocol::xml::{TokenStatus, VerificationStatus};
 use fps_protocol::{CallError, ErrorClass, ErrorCode, FpsClient};
@@ -19,7 +20,8 @@ use crate::domain::order::PaymentAction;
 use crate::domain::payment::{PaymentMethod, TransactionStatus};
 use crate::ports::gateway::{
     Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
-    InvalidPaymentRequest, InvalidReturn, PaymentGateway, TransactionReport,
+    InvalidNotice, InvalidPaymentRequest, InvalidReturn, Notice, NoticeSubject, PaymentGateway,
+    PaymentNotice, TransactionReport,
 };
 
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct FpsGateway {
     /// The CBUI pipeline endpoint (production, sandbox or the emulator).
     cbui_endpoint: Url,
     signature_method: SignatureMethod,
+    /// Where FPS posts its notifications about the calls made here (`OverrideIPNURL`).
+    ipn_url: Option<Url>,
 }
 
 impl FpsGateway {
@@ -37,7 +41,18 @@ impl FpsGateway {
             client,
             cbui_endpoint,
             signature_method: SignatureMethod::HmacSha256,
+            ipn_url: None,
         }
+    }
+
+    /// Pay, Reserve and Settle ask FPS to notify `ipn_url` of every status change.
+    pub fn with_ipn_url(mut self, ipn_url: Option<Url>) -> Self {
+        self.ipn_url = ipn_url;
+        self
+    }
+
+    fn override_ipn_url(&self) -> Option<String> {
+        self.ipn_url.as_ref().map(|u| u.as_str().to_owned())
     }
 }
 
@@ -185,7 +200,7 @@ impl PaymentGateway for FpsGateway {
                     caller_reference: charge.caller_reference.to_owned(),
                     caller_description: charge.description,
                     sender_description: None,
-                    override_ipn_url: None,
+                    override_ipn_url: self.override_ipn_url(),
                 };
                 self.client.call(&request).await.map(|r| r.result)
             }
@@ -196,7 +211,7 @@ impl PaymentGateway for FpsGateway {
                     caller_reference: charge.caller_reference.to_owned(),
                     caller_description: charge.description,
                     sender_description: None,
-                    override_ipn_url: None,
+                    override_ipn_url: self.override_ipn_url(),
                 };
                 self.client.call(&request).await.map(|r| r.result)
             }
@@ -216,7 +231,7 @@ impl PaymentGateway for FpsGateway {
         let request = Settle {
             reserve_transaction_id: reserve_transaction_id.to_owned(),
             amount,
-            override_ipn_url: None,
+            override_ipn_url: self.override_ipn_url(),
         };
         let result = self
             .client
@@ -228,6 +243,67 @@ impl PaymentGateway for FpsGateway {
             transaction_id: result.transaction_id,
             status: status(result.transaction_status),
         })
+    }
+
+    fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice> {
+        let ipn = Ipn::parse(raw_body).map_err(|e| InvalidNotice(Box::new(e)))?;
+        let (Some(transaction_id), Some(fps_status)) =
+            (ipn.transaction_id.clone(), ipn.transaction_status)
+        else {
+            return Ok(Notice::Other {
+                what: format!("{:?}", ipn.notification_type),
+            });
+        };
+        if ipn.notification_type != NotificationType::TransactionStatus {
+            return Ok(Notice::Other {
+                what: format!("{:?}", ipn.notification_type),
+            });
+        }
+        let about = match &ipn.operation {
+            Some(IpnOperation::Pay) => NoticeSubject::Charge,
+            Some(IpnOperation::Reserve) => NoticeSubject::Reserve,
+            Some(IpnOperation::Settle) => NoticeSubject::Settle,
+            Some(IpnOperation::Cancel | IpnOperation::CancelTransaction) => {
+                NoticeSubject::Cancellation
+            }
+            _ => NoticeSubject::Other,
+        };
+        Ok(Notice::Payment(PaymentNotice {
+            order_id: ipn.caller_reference.clone(),
+            transaction_id,
+            status: status(fps_status),
+            code: ipn.status_code.clone(),
+            message: ipn.status_message.clone(),
+            about,
+            signed: ipn.has_signature_fields(),
+            raw_body: ipn.raw_body,
+        }))
+    }
+
+    async fn verify_notice(
+        &self,
+        end_point: &Url,
+        notice: &PaymentNotice,
+    ) -> Result<bool, GatewayError> {
+        let request = VerifySignature {
+            url_end_point: end_point.as_str().to_owned(),
+            http_parameters: notice.raw_body.clone(),
+        };
+        let response = self.client.call(&request).await.map_err(gateway_error)?;
+        Ok(response.result.verification_status == VerificationStatus::Success)
+    }
+
+    async fn find_authorization(&self, order_id: &str) -> Result<Option<String>, GatewayError> {
+        let request = GetTokenByCaller::CallerReference(order_id.to_owned());
+        match self.client.call(&request).await.map_err(gateway_error) {
+            Ok(response) => {
+                let token = response.result.token;
+                Ok((token.token_status == TokenStatus::Active).then_some(token.token_id))
+            }
+            // No token was ever installed for this reference: the buyer did not authorise.
+            Err(GatewayError::Refused { code, .. }) if code == "InvalidCallerReference" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     async fn authorization_spent(&self, order_id: &str) -> Result<bool, GatewayError> {

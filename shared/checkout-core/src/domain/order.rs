@@ -135,7 +135,8 @@ pub struct Order {
     /// What to settle (≤ the reserved amount); the whole reserve when absent.
     pub settle_amount: Option<Amount>,
     pub settled_at: Option<OffsetDateTime>,
-    /// A Settle that FPS refused for now is tried again from this time (backoff).
+    /// Awaiting authorisation: when to look for a lost return. Reserved: when a Settle that
+    /// FPS refused for now is tried again (backoff).
     pub retry_at: Option<OffsetDateTime>,
     pub lease: Option<Lease>,
     /// FPS calls made for this order (Pay/Reserve/Settle, including re-drives).
@@ -244,6 +245,8 @@ impl Order {
         };
         next.token_id = Some(token_id.to_owned());
         next.payment_method = payment_method;
+        // The look for a lost return is over: the order is being charged.
+        next.retry_at = None;
         if self.action == PaymentAction::Reserve {
             // FPS's 7-day clock starts at the Reserve request, which follows this claim.
             next.reserved_at = Some(now);
@@ -459,6 +462,36 @@ impl Order {
         let mut next = self.next(now);
         next.state = OrderState::Abandoned;
         next.status_code = Some("A".to_owned());
+        next.retry_at = None;
+        Ok(next)
+    }
+
+    /// Nobody authorised the payment while the authorisation page could still be answered:
+    /// the order is abandoned (`code` and `message` say why).
+    pub fn abandon_unauthorised(
+        &self,
+        code: &str,
+        message: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        let mut next = self.abandon(now)?;
+        next.status_code = Some(code.to_owned());
+        next.status_message = Some(message.to_owned());
+        Ok(next)
+    }
+
+    /// No authorisation found yet for an order awaiting one: look again at `at`. (The buyer's
+    /// return may have been lost: the sweep asks FPS whether a token exists.)
+    pub fn look_again_at(
+        &self,
+        at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.state != OrderState::AwaitingAuthorization {
+            return Err(self.illegal("look for an authorisation later"));
+        }
+        let mut next = self.next(now);
+        next.retry_at = Some(at);
         Ok(next)
     }
 
@@ -556,11 +589,20 @@ impl Order {
         Ok(next)
     }
 
+    /// When the order may be deleted, kept `retention` after it ended with no money moved
+    /// (abandoned or failed). Paid, settled and anything that moved money are kept.
+    pub fn deletable_after(&self, retention: Duration) -> Option<OffsetDateTime> {
+        matches!(self.state, OrderState::Abandoned | OrderState::Failed)
+            .then(|| self.updated_at + retention)
+    }
+
     /// When the settle sweep should next look at this order; `None` when it never needs to.
     /// The store keeps this in the sparse "due" index.
     pub fn due_at(&self) -> Option<OffsetDateTime> {
         use OrderState as S;
         match self.state {
+            // When to ask FPS whether the buyer authorised but never came back.
+            S::AwaitingAuthorization => self.retry_at,
             S::Charging | S::Reserving | S::Settling => self.lease.as_ref().map(|l| l.expires_at),
             S::PaymentPending | S::ReservePending | S::SettlePending => Some(self.updated_at),
             // Failed by the sweep once the buyer's authorisation lapses unused.

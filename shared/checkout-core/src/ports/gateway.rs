@@ -61,6 +61,50 @@ pub enum Authorization {
 #[error("the return query is malformed: {0}")]
 pub struct InvalidReturn(#[source] pub BoxError);
 
+/// What a payment notification from the gateway says, before anyone has checked that the
+/// gateway sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentNotice {
+    /// The order it names, when it names one.
+    pub order_id: Option<String>,
+    pub transaction_id: String,
+    pub status: TransactionStatus,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub about: NoticeSubject,
+    /// Carries the gateway's signature fields (required before asking to verify).
+    pub signed: bool,
+    /// The body exactly as received: verification needs it byte for byte.
+    pub raw_body: String,
+}
+
+/// Which of the order's calls a notice reports on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeSubject {
+    Charge,
+    Reserve,
+    Settle,
+    /// The gateway cancelled the transaction (a reserve or a pending one that expired), or the
+    /// merchant did.
+    Cancellation,
+    /// Refunds and anything newer: nothing this shop acts on yet.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    Payment(PaymentNotice),
+    /// Not about a payment (a token's cancellation, a kind this shop does not know).
+    Other {
+        what: String,
+    },
+}
+
+/// The notification body is malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("the notification is malformed: {0}")]
+pub struct InvalidNotice(#[source] pub BoxError);
+
 /// A charge to make with a buyer's single-use token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Charge<'a> {
@@ -144,6 +188,23 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         transaction_id: &str,
     ) -> impl Future<Output = Result<TransactionReport, GatewayError>> + Send;
+
+    /// Reads a notification body (no I/O).
+    fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice>;
+
+    /// Did the gateway sign this notification, received at `end_point`?
+    fn verify_notice(
+        &self,
+        end_point: &Url,
+        notice: &PaymentNotice,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+
+    /// The buyer's unused authorisation for this order, if they gave one (the return that
+    /// would have brought it may have been lost). `None`: none, or none still usable.
+    fn find_authorization(
+        &self,
+        order_id: &str,
+    ) -> impl Future<Output = Result<Option<String>, GatewayError>> + Send;
 
     /// Is the buyer's authorisation for this order spent (used, or otherwise no longer
     /// usable)?

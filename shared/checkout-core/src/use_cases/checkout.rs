@@ -31,6 +31,9 @@ pub struct CheckoutSettings {
     pub lease: time::Duration,
     /// How long a request that lost the race waits for the winner's outcome.
     pub wait_for_winner: std::time::Duration,
+    /// When the sweep first looks for a lost return (an authorisation whose buyer never came
+    /// back), after checkout.
+    pub recover_after: time::Duration,
 }
 
 impl CheckoutSettings {
@@ -47,6 +50,7 @@ impl CheckoutSettings {
             merchant_name: shop.merchant_name.clone(),
             lease: budget + time::Duration::seconds(30),
             wait_for_winner: fps.overall_timeout + std::time::Duration::from_secs(2),
+            recover_after: shop.recover_after,
         }
     }
 }
@@ -171,7 +175,9 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
             reserve: settings.action == PaymentAction::Reserve,
             return_url: &settings.return_url_for(&caller_reference),
         })?;
-        let order = Order::new(caller_reference, priced, settings.action, now);
+        let mut order = Order::new(caller_reference, priced, settings.action, now);
+        // If the buyer's return is lost, the sweep finds the authorisation from here on.
+        order.retry_at = Some(now + settings.recover_after);
         self.store.create(&order).await?;
         info!(caller_reference = %order.caller_reference, amount = %order.amount(), action = order.action.as_str(), "order created");
         Ok(StartedCheckout { order, cbui_url })

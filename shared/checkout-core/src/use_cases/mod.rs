@@ -1,4 +1,6 @@
-//! The use cases, generic over the ports: the buyer's checkout and the merchant's settlement.
+//! The use cases, generic over the ports: the buyer's checkout, the merchant's settlement, and
+//! FPS's notifications.
 
 pub mod checkout;
+pub mod notify;
 pub mod settle;

@@ -39,6 +39,10 @@ pub struct SweepSettings {
     /// First wait after a Settle refused for now; doubles per attempt, up to `max_retry_wait`.
     pub retry_wait: time::Duration,
     pub max_retry_wait: time::Duration,
+    /// An order with no authorisation at FPS this long after checkout is abandoned.
+    pub abandon_after: time::Duration,
+    /// How often the sweep asks FPS again for an authorisation whose return was lost.
+    pub look_again_after: time::Duration,
 }
 
 impl Default for SweepSettings {
@@ -53,6 +57,8 @@ impl Default for SweepSettings {
             max_attempts: 8,
             retry_wait: time::Duration::minutes(15),
             max_retry_wait: time::Duration::hours(6),
+            abandon_after: time::Duration::hours(1),
+            look_again_after: time::Duration::minutes(15),
         }
     }
 }
@@ -70,6 +76,8 @@ pub struct SweepSummary {
     /// A re-driven charge FPS declined for now: it waits for the buyer's retry.
     pub declined_for_now: u32,
     pub expired: u32,
+    /// Nobody authorised the payment while the page was open.
+    pub abandoned: u32,
     /// Handed to a person (retries ran out, or a retry would outlive the reserve).
     pub needs_attention: u32,
     pub unresolved: u32,
@@ -95,6 +103,7 @@ impl SweepSummary {
                 OrderState::Failed | OrderState::SettleFailed => self.failed += 1,
                 OrderState::DeclinedForNow => self.declined_for_now += 1,
                 OrderState::Expired => self.expired += 1,
+                OrderState::Abandoned => self.abandoned += 1,
                 OrderState::NeedsAttention => self.needs_attention += 1,
                 _ => self.skipped += 1,
             },
@@ -177,6 +186,8 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     warn!(error = %e, "settle outcome unknown; the sweep will resolve it");
                     Ok(claimed)
                 }
+                // FPS's notification (or the sweep) recorded the Settle first.
+                Err(StepError::Store(StoreError::Conflict(_))) => self.read(caller_reference).await,
                 Err(StepError::Store(e)) => Err(e.into()),
                 Err(StepError::Transition(e)) => Err(e.into()),
             };
@@ -345,6 +356,9 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     self.run_settle(claimed).await?
                 }
                 OrderState::Reserved => return Ok(Step::Skipped),
+                OrderState::AwaitingAuthorization if order.retry_at.is_some() => {
+                    self.recover(&order, owner, now).await?
+                }
                 // The buyer did not try the declined charge again while they could.
                 OrderState::DeclinedForNow if now >= order.retry_deadline() => {
                     self.lapse(&order, now).await?
@@ -395,6 +409,44 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         let next = order.needs_attention(code, message, now)?;
         self.store.transition(order, &next).await?;
         warn!(code, attempts = order.attempts, "order needs attention");
+        Ok(next)
+    }
+
+    /// The buyer may have authorised and never come back (a closed tab, a lost network): ask
+    /// FPS for the order's token. Found: charge it exactly as the return would (the claim is the
+    /// same conditional write, so a late return and the sweep cannot both charge). Not found:
+    /// look again later, and abandon the order once the authorisation page has expired.
+    async fn recover(
+        &self,
+        order: &Order,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> Result<Order, StepError> {
+        let found = self
+            .gateway
+            .find_authorization(&order.caller_reference)
+            .await
+            .map_err(StepError::Unresolved)?;
+        let next = match found {
+            Some(token) => {
+                let claimed = order.claim_for_charge(&token, None, self.lease(owner, now), now)?;
+                self.store.transition(order, &claimed).await?;
+                info!("the buyer authorised but never came back: charging the authorisation");
+                return run_charge(&self.store, &self.gateway, self.clock.as_ref(), claimed).await;
+            }
+            None if now >= order.created_at + self.settings.abandon_after => order
+                .abandon_unauthorised(
+                "NotAuthorized",
+                "The buyer did not authorise the payment while the authorisation page was open.",
+                now,
+            )?,
+            None => {
+                let at = (now + self.settings.look_again_after)
+                    .min(order.created_at + self.settings.abandon_after);
+                order.look_again_at(at, now)?
+            }
+        };
+        self.store.transition(order, &next).await?;
         Ok(next)
     }
 

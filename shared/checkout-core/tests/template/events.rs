@@ -125,7 +125,7 @@ fn env_json_configures_every_function_for_the_local_stack() {
     let ids: BTreeSet<&str> = FUNCTIONS.iter().map(|(id, _, _)| *id).collect();
     assert_eq!(keys, ids);
 
-    for (logical_id, _, serves_http) in FUNCTIONS {
+    for (logical_id, _, shop_pages) in FUNCTIONS {
         let declared = function_environment(&template, logical_id);
         let vars: BTreeMap<String, String> = env[logical_id]
             .as_object()
@@ -153,7 +153,7 @@ fn env_json_configures_every_function_for_the_local_stack() {
             vars.get("AWS_ENDPOINT_URL_DYNAMODB").map(String::as_str),
             Some("http://127.0.0.1:8000")
         );
-        if serves_http {
+        if shop_pages {
             ShopConfig::from_env(&vars).unwrap_or_else(|e| panic!("{logical_id}: {e}"));
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use checkout_core::adapters::dynamodb::BY_DUE;
+use checkout_core::adapters::dynamodb::{BY_DUE, BY_TRANSACTION_ID};
 use checkout_core::domain::catalog::{Catalog, PricingRule};
 use checkout_core::domain::order::PaymentAction;
 use serde_json::{json, Value};
@@ -69,6 +69,8 @@ fn each_function_may_do_only_what_it_calls() {
     let template = template();
     let table = json!({"Fn::GetAtt": ["OrderTable", "Arn"]});
     let due_index = json!({ "Fn::Sub": format!("${{OrderTable.Arn}}/index/{BY_DUE}") });
+    let transaction_index =
+        json!({ "Fn::Sub": format!("${{OrderTable.Arn}}/index/{BY_TRANSACTION_ID}") });
     let secret = json!({"Fn::If": ["CreateFpsCredentialsSecret",
         {"Ref": "FpsCredentialsSecret"}, {"Ref": "FpsCredentialsSecretArn"}]});
     let expected: BTreeMap<&str, Vec<(Vec<&str>, Value)>> = BTreeMap::from([
@@ -91,6 +93,14 @@ fn each_function_may_do_only_what_it_calls() {
             vec![
                 (vec!["dynamodb:GetItem", "dynamodb:PutItem"], table.clone()),
                 (vec!["dynamodb:Query"], due_index),
+                (vec!["secretsmanager:GetSecretValue"], secret.clone()),
+            ],
+        ),
+        (
+            "FpsNotificationsFunction",
+            vec![
+                (vec!["dynamodb:GetItem", "dynamodb:PutItem"], table.clone()),
+                (vec!["dynamodb:Query"], transaction_index),
                 (vec!["secretsmanager:GetSecretValue"], secret),
             ],
         ),
@@ -141,16 +151,25 @@ fn functions_get_the_configuration_their_code_reads() {
         "PRICING_JSON",
         "MERCHANT_NAME",
     ];
-    for (logical_id, _, serves_http) in FUNCTIONS {
+    let api_url = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+    for (logical_id, _, shop_pages) in FUNCTIONS {
         let vars = function_environment(&template, logical_id);
         for name in common {
             assert!(vars.contains_key(name), "{logical_id} lacks {name}");
         }
         for name in shop {
-            assert_eq!(vars.contains_key(name), serves_http, "{logical_id}: {name}");
+            assert_eq!(vars.contains_key(name), shop_pages, "{logical_id}: {name}");
         }
-        if serves_http {
-            let api_url = "https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+        // Issue 13: every function that calls Pay, Reserve or Settle names the notification
+        // route as OverrideIPNURL, and the notification function verifies against it.
+        if logical_id != "StartCheckoutFunction" {
+            assert_eq!(
+                vars.get("IPN_URL"),
+                Some(&json!({"Fn::Sub": format!("{api_url}/ipn")})),
+                "{logical_id}"
+            );
+        }
+        if shop_pages {
             assert_eq!(
                 vars["RETURN_URL"],
                 json!({"Fn::Sub": format!("{api_url}/return")})

@@ -43,3 +43,33 @@ fn order_table_is_on_demand_streamed_recoverable_encrypted_and_retained() {
     assert_eq!(table["DeletionPolicy"], "Retain");
     assert_eq!(table["UpdateReplacePolicy"], "Retain");
 }
+
+/// Issue 13 (3): abandoned and failed orders expire by TTL on the attribute the store writes,
+/// after a retention the template passes to every function and the code accepts.
+#[test]
+fn abandoned_and_failed_orders_expire_by_ttl_after_the_retention_parameter() {
+    use checkout_core::adapters::dynamodb::attr;
+    use checkout_core::config::StoreConfig;
+    use std::collections::BTreeMap;
+    let template = template();
+    let ttl = &resource(&template, "OrderTable")["Properties"]["TimeToLiveSpecification"];
+    assert_eq!(ttl["AttributeName"], attr::EXPIRES_AT);
+    assert_eq!(ttl["Enabled"], true);
+    let retention = &template["Parameters"]["RetentionDays"];
+    for days in [
+        retention["Default"].clone(),
+        retention["MinValue"].clone(),
+        retention["MaxValue"].clone(),
+    ] {
+        let env: BTreeMap<String, String> = [
+            ("TABLE_NAME".to_owned(), "t".to_owned()),
+            ("RETENTION_DAYS".to_owned(), days.to_string()),
+        ]
+        .into();
+        StoreConfig::from_env(&env).unwrap_or_else(|e| panic!("{days}: {e}"));
+    }
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]["RETENTION_DAYS"],
+        serde_json::json!({"Ref": "RetentionDays"})
+    );
+}

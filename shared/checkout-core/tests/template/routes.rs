@@ -71,6 +71,8 @@ fn http_routes_reach_the_functions_that_declare_them() {
         "GET /return/{orderId}",
         // Issue 16 (6): "Try again" on a charge FPS declined for now.
         "POST /return/{orderId}",
+        // Issue 13: FPS's notifications.
+        "POST /ipn",
     ]
     .into_iter()
     .map(String::from)
@@ -188,6 +190,7 @@ fn the_return_route_is_throttled_below_the_api() {
         "GET /return",
         "GET /return/{orderId}",
         "POST /return/{orderId}",
+        "POST /ipn",
     ] {
         let route = &api["RouteSettings"][key];
         assert_eq!(

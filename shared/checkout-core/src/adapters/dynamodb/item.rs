@@ -76,6 +76,8 @@ pub mod attr {
     pub const STATUS_MESSAGE: &str = "statusMessage";
     pub const RETURN_DIGEST: &str = "returnDigest";
     pub const RETRY_AT: &str = "retryAt";
+    /// Epoch seconds: the table's TTL attribute (abandoned and failed orders only).
+    pub const EXPIRES_AT: &str = "expiresAt";
     pub const RESERVED_AT: &str = "reservedAt";
     pub const FULFILLED_AT: &str = "fulfilledAt";
     pub const SETTLE_AMOUNT: &str = "settleAmount";

@@ -500,3 +500,46 @@ fn a_declined_for_now_charge_can_be_retried_until_the_authorisation_lapses() {
         .claim_retry(lease(deadline + Duration::minutes(1)), deadline)
         .is_err());
 }
+
+/// Issue 13: an order awaiting authorisation is due when the sweep should look for a lost
+/// return; the look moves that time, a claim or an abandon ends it.
+#[test]
+fn an_order_awaiting_authorisation_is_due_for_a_look_until_charged_or_abandoned() {
+    let mut order = order_in(OrderState::AwaitingAuthorization, PaymentAction::Pay);
+    assert_eq!(order.due_at(), None, "no look planned");
+    order.retry_at = Some(NOW + Duration::minutes(10));
+    assert_eq!(order.due_at(), Some(NOW + Duration::minutes(10)));
+    let later = order
+        .look_again_at(NOW + Duration::minutes(30), LATER)
+        .expect("look later");
+    assert_eq!(later.state, OrderState::AwaitingAuthorization);
+    assert_eq!(later.due_at(), Some(NOW + Duration::minutes(30)));
+    let claimed = claim_for_charge(&later).expect("claim");
+    assert_eq!(claimed.retry_at, None);
+    let abandoned = later
+        .abandon_unauthorised("NotAuthorized", "nobody authorised it", LATER)
+        .expect("abandon");
+    assert_eq!(abandoned.state, OrderState::Abandoned);
+    assert_eq!(abandoned.due_at(), None);
+    assert_eq!(abandoned.status_code.as_deref(), Some("NotAuthorized"));
+    for &from in ALL {
+        if from != OrderState::AwaitingAuthorization {
+            let o = order_in(from, PaymentAction::Pay);
+            assert!(o.look_again_at(LATER, LATER).is_err(), "{from:?}");
+            assert!(o.abandon_unauthorised("x", "y", LATER).is_err(), "{from:?}");
+        }
+    }
+}
+
+/// Issue 13 (3): only orders that ended without moving money may be deleted, `retention`
+/// after their last change.
+#[test]
+fn only_orders_that_moved_no_money_are_deletable() {
+    let retention = Duration::days(30);
+    for &state in ALL {
+        let order = order_in(state, PaymentAction::Pay);
+        let expected =
+            matches!(state, OrderState::Abandoned | OrderState::Failed).then(|| NOW + retention);
+        assert_eq!(order.deletable_after(retention), expected, "{state:?}");
+    }
+}
