@@ -244,3 +244,191 @@ async fn an_order_nobody_authorises_is_abandoned_then_expires_by_ttl() {
     assert_eq!(ledger.requests(&cr, "Pay"), 0);
     stack.shutdown().await;
 }
+
+/// The order table's stream as moto keeps it, read over its DynamoDB Streams API, as the
+/// Lambda event the stream's trigger delivers.
+async fn stream_batch(stack: &Stack) -> aws_lambda_events::dynamodb::Event {
+    let table = stack
+        .store
+        .client()
+        .describe_table()
+        .table_name(stack.store.table())
+        .send()
+        .await
+        .unwrap();
+    let stream_arn = table
+        .table()
+        .unwrap()
+        .latest_stream_arn()
+        .unwrap()
+        .to_owned();
+    let endpoint = e2e_tests::dynamodb_endpoint();
+    let call = |target: &'static str, body: serde_json::Value| {
+        let endpoint = endpoint.clone();
+        async move {
+            reqwest::Client::new()
+                .post(endpoint)
+                .header("x-amz-target", format!("DynamoDBStreams_20120810.{target}"))
+                .header("content-type", "application/x-amz-json-1.0")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x",
+                )
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let stream = call(
+        "DescribeStream",
+        serde_json::json!({"StreamArn": stream_arn}),
+    )
+    .await;
+    let mut records = Vec::new();
+    for shard in stream["StreamDescription"]["Shards"].as_array().unwrap() {
+        let iterator = call(
+            "GetShardIterator",
+            serde_json::json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+        )
+        .await;
+        let got = call(
+            "GetRecords",
+            serde_json::json!({"ShardIterator": iterator["ShardIterator"]}),
+        )
+        .await;
+        for mut record in got["Records"].as_array().cloned().unwrap_or_default() {
+            record["eventSourceARN"] = serde_json::json!(stream_arn);
+            records.push(record);
+        }
+    }
+    serde_json::from_value(serde_json::json!({ "Records": records })).unwrap()
+}
+
+/// Issue 13 (4): the table's stream through `order-events` onto an EventBridge bus (moto's),
+/// read back from the SQS queue a rule sends them to: one event per state change someone acts
+/// on, with the order id and version to deduplicate on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_order_state_change_is_one_event_on_the_bus() {
+    let stack = Stack::start(PaymentAction::Pay).await;
+    let (paid, back) = stack
+        .returned_from_cbui(&e2e_tests::sample_cart(), Persona::Balance)
+        .await;
+    stack.page(&back).await;
+    let started = stack
+        .checkout
+        .start(&e2e_tests::sample_cart())
+        .await
+        .unwrap();
+    let back = stack
+        .authorize(
+            &started.cbui_url,
+            Persona::Card,
+            fps_sandbox::Decision::Cancel,
+        )
+        .await;
+    stack.page(&back).await;
+    let abandoned = started.order.caller_reference;
+    assert_eq!(stack.order(&paid).await.state, OrderState::Paid);
+    assert_eq!(stack.order(&abandoned).await.state, OrderState::Abandoned);
+
+    // The shop's bus on moto, and a queue that receives every order event.
+    let sdk = checkout_core::adapters::aws::sdk_config(
+        checkout_core::adapters::dynamodb::default_timeouts(),
+    )
+    .await;
+    let endpoint = e2e_tests::dynamodb_endpoint();
+    let events = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&sdk)
+            .endpoint_url(&endpoint)
+            .build(),
+    );
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .endpoint_url(&endpoint)
+            .build(),
+    );
+    let bus = format!("orders-{}", uuid::Uuid::new_v4().simple());
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let queue = sqs.create_queue().queue_name(&bus).send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name("order-events")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source":["shop.checkout"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("order-events")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("sink")
+                .arn(&queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let batch = stream_batch(&stack).await;
+    assert!(batch.records.len() >= 5, "{} records", batch.records.len());
+    let service = order_events::Service {
+        publisher: checkout_core::adapters::eventbridge::EventBridgePublisher::new(
+            events.clone(),
+            &bus,
+            "shop.checkout",
+        ),
+    };
+    let response = order_events::handle(&service, batch).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in got.messages() {
+            let body: serde_json::Value = serde_json::from_str(message.body().unwrap()).unwrap();
+            received.push((
+                body["detail-type"].as_str().unwrap().to_owned(),
+                body["detail"]["orderId"].as_str().unwrap().to_owned(),
+                body["detail"]["version"].as_u64().unwrap(),
+            ));
+        }
+        if received.len() >= 2 {
+            break;
+        }
+    }
+    received.sort();
+    let paid_version = stack.order(&paid).await.version;
+    let abandoned_version = stack.order(&abandoned).await.version;
+    let mut expected = vec![
+        ("OrderAbandoned".to_owned(), abandoned, abandoned_version),
+        ("OrderPaid".to_owned(), paid, paid_version),
+    ];
+    expected.sort();
+    assert_eq!(received, expected);
+    stack.shutdown().await;
+}

@@ -327,6 +327,31 @@ impl StoreConfig {
     }
 }
 
+/// Where order events go (order-events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventsConfig {
+    /// `EVENT_BUS_NAME`: the shop's event bus.
+    pub bus_name: String,
+    /// `EVENT_SOURCE` (default `shop.checkout`): the events' `source`.
+    pub source: String,
+}
+
+impl EventsConfig {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let mut r = Reader::new(env);
+        let bus_name = r.required("EVENT_BUS_NAME");
+        let source = r
+            .optional("EVENT_SOURCE")
+            .unwrap_or_else(|| "shop.checkout".to_owned());
+        r.finish(|| {
+            Some(EventsConfig {
+                bus_name: bus_name?,
+                source,
+            })
+        })
+    }
+}
+
 /// What the buyer-facing functions need besides FPS and the table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShopConfig {

@@ -9,9 +9,11 @@ use fps_protocol::signing::Credentials;
 use fps_protocol::{ClientConfig, FpsClient};
 
 use crate::adapters::dynamodb::DynamoOrderStore;
+use crate::adapters::eventbridge::EventBridgePublisher;
 use crate::adapters::fps::FpsGateway;
 use crate::config::{
-    ConfigError, CredentialsSource, FpsConfig, ProcessEnv, SettleConfig, ShopConfig, StoreConfig,
+    ConfigError, CredentialsSource, EventsConfig, FpsConfig, ProcessEnv, SettleConfig, ShopConfig,
+    StoreConfig,
 };
 use crate::ports::clock::{Clock, SystemClock};
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
@@ -189,6 +191,12 @@ pub async fn notifications_from_env() -> Result<LiveNotifications, InitError> {
         clock,
         ipn_url,
     ))
+}
+
+/// The order events' publisher as `order-events` builds it at init (no FPS key, no table).
+pub async fn event_publisher_from_env() -> Result<EventBridgePublisher, InitError> {
+    let config = EventsConfig::from_env(&ProcessEnv)?;
+    Ok(EventBridgePublisher::from_env(config.bus_name, config.source).await)
 }
 
 /// The sweep's settings from the configuration. A claim's lease outlives any FPS call that

@@ -1,6 +1,7 @@
 //! The merchant's domain: pure types and rules, no I/O.
 
 pub mod catalog;
+pub mod events;
 pub mod order;
 pub mod payment;
 

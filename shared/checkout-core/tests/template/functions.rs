@@ -97,6 +97,13 @@ fn each_function_may_do_only_what_it_calls() {
             ],
         ),
         (
+            "OrderEventsFunction",
+            vec![(
+                vec!["events:PutEvents"],
+                json!({"Fn::GetAtt": ["ShopEventBus", "Arn"]}),
+            )],
+        ),
+        (
             "FpsNotificationsFunction",
             vec![
                 (vec!["dynamodb:GetItem", "dynamodb:PutItem"], table.clone()),
@@ -162,7 +169,7 @@ fn functions_get_the_configuration_their_code_reads() {
         }
         // Issue 13: every function that calls Pay, Reserve or Settle names the notification
         // route as OverrideIPNURL, and the notification function verifies against it.
-        if logical_id != "StartCheckoutFunction" {
+        if !matches!(logical_id, "StartCheckoutFunction" | "OrderEventsFunction") {
             assert_eq!(
                 vars.get("IPN_URL"),
                 Some(&json!({"Fn::Sub": format!("{api_url}/ipn")})),

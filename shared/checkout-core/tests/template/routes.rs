@@ -211,3 +211,38 @@ fn the_return_route_is_throttled_below_the_api() {
     assert!(default("ReturnRateLimit") > 0.0 && default("ReturnRateLimit") <= api_rate);
     assert!(default("ReturnBurstLimit") > 0.0 && default("ReturnBurstLimit") <= api_burst);
 }
+
+/// Issue 13 (4): the table's stream reaches order-events, which reports partial failures (so
+/// Lambda retries from the first record not published) and puts on the shop's bus.
+#[test]
+fn the_order_stream_reaches_order_events_which_puts_on_the_shops_bus() {
+    let template = template();
+    let function = resource(&template, "OrderEventsFunction");
+    let stream = &function["Properties"]["Events"]["OrderChanges"];
+    assert_eq!(stream["Type"], "DynamoDB");
+    let props = &stream["Properties"];
+    assert_eq!(
+        props["Stream"],
+        json!({"Fn::GetAtt": ["OrderTable", "StreamArn"]})
+    );
+    assert_eq!(
+        props["FunctionResponseTypes"],
+        json!(["ReportBatchItemFailures"])
+    );
+    assert!(props["DestinationConfig"]["OnFailure"]["Destination"].is_object());
+    let vars = function_environment(&template, "OrderEventsFunction");
+    assert_eq!(vars["EVENT_BUS_NAME"], json!({"Ref": "ShopEventBus"}));
+    assert_eq!(vars["EVENT_SOURCE"], json!({"Ref": "OrderEventSource"}));
+    let env: BTreeMap<String, String> = [
+        ("EVENT_BUS_NAME".to_owned(), "orders".to_owned()),
+        (
+            "EVENT_SOURCE".to_owned(),
+            template["Parameters"]["OrderEventSource"]["Default"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ),
+    ]
+    .into();
+    checkout_core::config::EventsConfig::from_env(&env).expect("the defaults are accepted");
+}

@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 /// The three functions: logical id in the template, Cargo package/binary, and whether it serves
 /// HTTP (and so needs the shop configuration).
 /// (logical id, binary, serves the shop's pages)
-pub const FUNCTIONS: [(&str, &str, bool); 4] = [
+pub const FUNCTIONS: [(&str, &str, bool); 5] = [
     ("StartCheckoutFunction", "start-checkout", true),
     ("CbuiReturnFunction", "cbui-return", true),
     ("SettleReservationsFunction", "settle-reservations", false),
     ("FpsNotificationsFunction", "fps-notifications", false),
+    ("OrderEventsFunction", "order-events", false),
 ];
 
 pub fn repo_root() -> PathBuf {
