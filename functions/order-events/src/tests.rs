@@ -135,3 +135,24 @@ async fn a_partial_publish_retries_from_the_first_record_not_published() {
         .collect();
     assert_eq!(retry_from, [Some("6".to_owned())]);
 }
+
+/// `infra/events/order-stream.json`, a stream record of the sample order being paid, announces
+/// exactly that.
+#[tokio::test]
+async fn the_sample_stream_event_announces_the_sample_order_paid() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../infra/events/order-stream.json");
+    let event: Event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let service = Service {
+        publisher: Recorder {
+            accept: None,
+            published: Mutex::new(Vec::new()),
+        },
+    };
+    let response = handle(&service, event).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    let published = service.publisher.published.lock().unwrap().clone();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].kind.detail_type(), "OrderPaid");
+    assert_eq!(published[0].order_id, "o-5f0c2a9e8b7d4c6fa1e2d3c4b5a69788");
+}

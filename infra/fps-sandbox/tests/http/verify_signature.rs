@@ -306,3 +306,27 @@ async fn returns_verify_as_get_and_notifications_as_post_only() {
         );
     }
 }
+
+/// `infra/events/post-ipn.json` carries an IPN as the emulator signs it for the local stack's
+/// `IPN_URL` (`infra/events/env.json`): the sample verifies with the development key.
+#[test]
+fn the_sample_ipn_event_is_signed_by_the_development_key() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra/events");
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap()
+    };
+    let env = read("env.json");
+    let ipn_url =
+        url::Url::parse(env["FpsNotificationsFunction"]["IPN_URL"].as_str().unwrap()).unwrap();
+    let event = read("post-ipn.json");
+    let body = event["body"].as_str().unwrap();
+    let params = fps_protocol::cbui::parse_query(body).unwrap();
+    let signature = &params.iter().find(|(k, _)| k == "signature").unwrap().1;
+    let signer = fps_sandbox::keys::OutboundSigner::development().unwrap();
+    let sts = fps_sandbox::keys::outbound_string_to_sign("POST", &ipn_url, params.iter());
+    let expected = signer.sign(&sts).unwrap();
+    assert!(
+        signer.verify(&sts, signature),
+        "expected signature: {expected}"
+    );
+}

@@ -25,6 +25,7 @@ fn sample_http_events_parse_and_match_the_routes() {
             "/return/{orderId}",
             order_url,
         ),
+        ("post-ipn.json", "POST", "/ipn", "/ipn"),
     ];
     for (file, method, route, path) in cases {
         let raw = read_json(&events_dir().join(file));
