@@ -328,6 +328,12 @@ impl Stack {
                     ..SweepSettings::default()
                 },
             ),
+            after_sale: checkout_core::use_cases::after_sale::AfterSale::new(
+                store.clone(),
+                fps(),
+                app_clock.clone(),
+                time::Duration::seconds(60),
+            ),
         });
         let app = axum::Router::new().fallback(serve).with_state(handlers);
         let server = tokio::spawn(async move {

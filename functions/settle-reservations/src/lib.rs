@@ -1,20 +1,54 @@
 //! `settle-reservations`: an EventBridge schedule runs the sweep within the invocation's
-//! deadline; an `OrderFulfilled` event marks one order shipped.
+//! deadline; an `OrderFulfilled` event marks one order shipped; `RefundRequested` and
+//! `CancelRequested` (the merchant's systems, on the same bus) refund an order or cancel its
+//! reserve. It is the function that holds the FPS key pair for the back office.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use checkout_core::domain::money::Amount;
+use checkout_core::domain::order::AfterSaleRefusal;
 use checkout_core::domain::order::TransitionError;
 use checkout_core::ports::gateway::PaymentGateway;
 use checkout_core::ports::store::OrderStore;
+use checkout_core::use_cases::after_sale::{AfterSale, AfterSaleError, RefundRequest};
 use checkout_core::use_cases::settle::{FulfilError, Settlement, SweepSummary};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 pub struct Service<S, G> {
     pub settlement: Settlement<S, G>,
+    pub after_sale: AfterSale<S, G>,
 }
 
 pub const ORDER_FULFILLED: &str = "OrderFulfilled";
+pub const REFUND_REQUESTED: &str = "RefundRequested";
+pub const CANCEL_REQUESTED: &str = "CancelRequested";
+
+/// `detail` of a `RefundRequested` event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundRequested {
+    pub caller_reference: String,
+    /// What is left to refund when absent.
+    #[serde(default)]
+    pub amount: Option<Amount>,
+    pub reason: String,
+    #[serde(default)]
+    pub requested_by: Option<String>,
+    /// The requester's key: the same key never refunds twice. Default: the event's id (so a
+    /// redelivered event is the same refund, but a new event is a new one).
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// `detail` of a `CancelRequested` event.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelRequested {
+    pub caller_reference: String,
+    pub reason: String,
+    #[serde(default)]
+    pub requested_by: Option<String>,
+}
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// `detail` of an `OrderFulfilled` event.
@@ -36,6 +70,20 @@ pub enum Outcome {
         caller_reference: String,
         state: String,
     },
+    #[serde(rename_all = "camelCase")]
+    Refund {
+        caller_reference: String,
+        state: String,
+        /// The refund asked for: `Refunded`, `Pending`, `Requested` (outcome not known yet) or
+        /// `Failed` (with FPS's reason in the order).
+        refund_status: String,
+        refunded_total: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Cancel {
+        caller_reference: String,
+        state: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +94,8 @@ pub enum HandlerError {
     BadEvent(String),
     #[error(transparent)]
     Fulfil(#[from] FulfilError),
+    #[error(transparent)]
+    AfterSale(#[from] AfterSaleError),
 }
 
 impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
@@ -72,6 +122,48 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
                 info!(caller_reference = %order.caller_reference, transaction_id = order.transaction_id.as_deref().unwrap_or(""), "fulfilment recorded");
                 Ok(Outcome::Fulfilled {
                     caller_reference: order.caller_reference,
+                    state: order.state.as_str().to_owned(),
+                })
+            }
+            REFUND_REQUESTED => {
+                let detail: RefundRequested = serde_json::from_value(event.detail)
+                    .map_err(|e| HandlerError::BadEvent(format!("RefundRequested detail: {e}")))?;
+                let request = RefundRequest {
+                    request_id: detail.request_id.or(event.id).ok_or_else(|| {
+                        HandlerError::BadEvent("RefundRequested without an id".into())
+                    })?,
+                    amount: detail.amount,
+                    reason: detail.reason,
+                    requested_by: detail.requested_by.unwrap_or_else(|| event.source.clone()),
+                };
+                let order = self
+                    .after_sale
+                    .refund(&detail.caller_reference, &request)
+                    .await
+                    .inspect_err(|e| warn!(caller_reference = %detail.caller_reference, error = %e, "refund not made"))?;
+                let refund_status = order
+                    .refund_for(&request.request_id)
+                    .map(|r| r.status.as_str())
+                    .unwrap_or("Failed");
+                info!(caller_reference = %order.caller_reference, refund_status, "refund handled");
+                Ok(Outcome::Refund {
+                    caller_reference: order.caller_reference.clone(),
+                    state: order.state.as_str().to_owned(),
+                    refund_status: refund_status.to_owned(),
+                    refunded_total: order.refunded().to_string(),
+                })
+            }
+            CANCEL_REQUESTED => {
+                let detail: CancelRequested = serde_json::from_value(event.detail)
+                    .map_err(|e| HandlerError::BadEvent(format!("CancelRequested detail: {e}")))?;
+                let order = self
+                    .after_sale
+                    .cancel(&detail.caller_reference, &detail.reason)
+                    .await
+                    .inspect_err(|e| warn!(caller_reference = %detail.caller_reference, error = %e, "cancel not made"))?;
+                info!(caller_reference = %order.caller_reference, state = order.state.as_str(), "cancel handled");
+                Ok(Outcome::Cancel {
+                    caller_reference: order.caller_reference.clone(),
                     state: order.state.as_str().to_owned(),
                 })
             }
@@ -114,6 +206,24 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
                 "PartialSettlementDisabled"
             }
             HandlerError::Fulfil(FulfilError::Store(_)) => "StoreUnavailable",
+            HandlerError::AfterSale(e) => match e {
+                AfterSaleError::UnknownOrder(_) => "UnknownOrder",
+                AfterSaleError::Refused(AfterSaleRefusal::NothingCaptured { .. }) => {
+                    "NothingCaptured"
+                }
+                AfterSaleError::Refused(AfterSaleRefusal::RefundInProgress { .. }) => {
+                    "RefundInProgress"
+                }
+                AfterSaleError::Refused(AfterSaleRefusal::AboveRefundable { .. }) => {
+                    "AboveRefundable"
+                }
+                AfterSaleError::Refused(AfterSaleRefusal::FullyRefunded { .. }) => "FullyRefunded",
+                AfterSaleError::Refused(AfterSaleRefusal::NotCancellable { .. }) => {
+                    "NotCancellable"
+                }
+                AfterSaleError::Store(_) => "StoreUnavailable",
+                AfterSaleError::Transition(_) => "InvalidRequest",
+            },
         };
         lambda_runtime::Diagnostic {
             error_type: error_type.to_owned(),
@@ -143,6 +253,12 @@ mod tests {
                 gateway.clone(),
                 Arc::new(clock()),
                 SweepSettings::default(),
+            ),
+            after_sale: AfterSale::new(
+                store.clone(),
+                gateway.clone(),
+                Arc::new(clock()),
+                time::Duration::seconds(60),
             ),
         }
     }

@@ -10,8 +10,10 @@ use settle_reservations::{deadline_from_epoch_ms, Service};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
+    let (settlement, after_sale) = wiring::settlement_from_env().await?;
     let service = Service {
-        settlement: wiring::settlement_from_env().await?,
+        settlement,
+        after_sale,
     };
     run(service_fn(
         |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {

@@ -20,7 +20,7 @@ use crate::ports::clock::ManualClock;
 use crate::ports::gateway::{
     Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
     InvalidNotice, InvalidPaymentRequest, InvalidReturn, Notice, PaymentGateway, PaymentNotice,
-    TransactionReport,
+    RefundCall, TransactionReport,
 };
 use crate::ports::store::{DuePage, OrderStore, StoreError};
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
@@ -120,6 +120,12 @@ pub enum Call {
     Status(String),
     Spent(String),
     FindAuthorization(String),
+    Refund {
+        transaction_id: String,
+        reference: String,
+        amount: Amount,
+    },
+    Cancel(String),
     VerifyNotice {
         end_point: String,
         raw_body: String,
@@ -138,6 +144,8 @@ pub struct FakeGateway {
     statuses: Mutex<VecDeque<Answer>>,
     spent: Mutex<VecDeque<Result<bool, ()>>>,
     found: Mutex<VecDeque<Result<Option<String>, ()>>>,
+    refunds: Mutex<VecDeque<Answer>>,
+    cancels: Mutex<VecDeque<Answer>>,
     refuse_links: Mutex<bool>,
     calls: Mutex<Vec<Call>>,
 }
@@ -182,6 +190,16 @@ impl FakeGateway {
 
     pub fn spent_answers(&self, answer: Result<bool, ()>) {
         lock(&self.spent).push_back(answer);
+    }
+
+    /// Answers for `refund` (accepted `Success` when they run out).
+    pub fn refund_answers(&self, answer: Answer) {
+        lock(&self.refunds).push_back(answer);
+    }
+
+    /// Answers for `cancel` (accepted `Cancelled` when they run out).
+    pub fn cancel_answers(&self, answer: Answer) {
+        lock(&self.cancels).push_back(answer);
     }
 
     /// Answers for `find_authorization` (`Ok(None)`, nothing found, when they run out).
@@ -326,6 +344,39 @@ impl PaymentGateway for Arc<FakeGateway> {
             Ok(verified) => Ok(verified),
             Err(()) => Err(GatewayError::NotSent("verify: connection refused".into())),
         }
+    }
+
+    async fn refund(&self, call: RefundCall<'_>) -> Result<Accepted, GatewayError> {
+        self.record(Call::Refund {
+            transaction_id: call.transaction_id.to_owned(),
+            reference: call.caller_reference.to_owned(),
+            amount: call.amount,
+        });
+        let answer = lock(&self.refunds)
+            .pop_front()
+            .unwrap_or(Answer::Accept(TransactionStatus::Success));
+        // A repeated reference is the same refund.
+        let transaction_id = format!("TX-{}", call.caller_reference);
+        answer.into_result(|status| Accepted {
+            transaction_id,
+            status,
+        })
+    }
+
+    async fn cancel(
+        &self,
+        reserve_transaction_id: &str,
+        _reason: Option<String>,
+    ) -> Result<Accepted, GatewayError> {
+        self.record(Call::Cancel(reserve_transaction_id.to_owned()));
+        let answer = lock(&self.cancels)
+            .pop_front()
+            .unwrap_or(Answer::Accept(TransactionStatus::Cancelled));
+        let transaction_id = reserve_transaction_id.to_owned();
+        answer.into_result(|status| Accepted {
+            transaction_id,
+            status,
+        })
     }
 
     async fn find_authorization(&self, order_id: &str) -> Result<Option<String>, GatewayError> {

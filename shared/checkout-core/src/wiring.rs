@@ -16,6 +16,7 @@ use crate::config::{
     StoreConfig,
 };
 use crate::ports::clock::{Clock, SystemClock};
+use crate::use_cases::after_sale::AfterSale;
 use crate::use_cases::checkout::{Checkout, CheckoutSettings};
 use crate::use_cases::notify::Notifications;
 use crate::use_cases::settle::{Settlement, SweepSettings};
@@ -25,6 +26,8 @@ use crate::web::{SecurityHeaders, Service};
 pub type LiveWebService = Service<DynamoOrderStore, FpsGateway>;
 /// The settlement as the sweep runs it.
 pub type LiveSettlement = Settlement<DynamoOrderStore, FpsGateway>;
+/// Refunds and cancels as settle-reservations runs them.
+pub type LiveAfterSale = AfterSale<DynamoOrderStore, FpsGateway>;
 /// The notification handler as `fps-notifications` runs it.
 pub type LiveNotifications = Notifications<DynamoOrderStore, FpsGateway>;
 
@@ -156,20 +159,22 @@ pub async fn web_service_from_env() -> Result<LiveWebService, InitError> {
     })
 }
 
-/// The settlement as the sweep builds it at init. It stops taking orders one FPS call's
-/// budget before its deadline.
-pub async fn settlement_from_env() -> Result<LiveSettlement, InitError> {
+/// The settlement as the sweep builds it at init (it stops taking orders one FPS call's
+/// budget before its deadline), and the after-sale use cases on the same gateway and table.
+pub async fn settlement_from_env() -> Result<(LiveSettlement, LiveAfterSale), InitError> {
     let fps = FpsConfig::from_env(&ProcessEnv)?;
     let store = StoreConfig::from_env(&ProcessEnv)?;
     let clock = system_clock();
     let gateway = fps_gateway(&fps, clock.clone()).await?;
     let settings = sweep_settings(&fps, &SettleConfig::from_env(&ProcessEnv)?);
-    Ok(Settlement::new(
-        order_store(&store).await,
-        gateway,
-        clock,
-        settings,
-    ))
+    let store = order_store(&store).await;
+    let after_sale = AfterSale::new(
+        store.clone(),
+        gateway.clone(),
+        clock.clone(),
+        settings.lease,
+    );
+    Ok((Settlement::new(store, gateway, clock, settings), after_sale))
 }
 
 /// The notification handler as `fps-notifications` builds it at init: it verifies against

@@ -5,7 +5,7 @@
 use url::Url;
 
 use fps_protocol::api::{
-    GetTokenByCaller, GetTransactionStatus, Pay, Reserve, Settle, VerifySignature,
+    Cancel, GetTokenByCaller, GetTransactionStatus, Pay, Refund, Reserve, Settle, VerifySignature,
 };
 use fps_protocol::cbui::{
     CbuiReturn, CbuiStatus, PaymentMethod as FpsMethod, SingleUseRequest, MAX_PAYMENT_REASON_LEN,
@@ -21,7 +21,7 @@ use crate::domain::payment::{PaymentMethod, TransactionStatus};
 use crate::ports::gateway::{
     Accepted, Authorization, AuthorizationRequest, AuthorizationReturn, Charge, GatewayError,
     InvalidNotice, InvalidPaymentRequest, InvalidReturn, Notice, NoticeSubject, PaymentGateway,
-    PaymentNotice, TransactionReport,
+    PaymentNotice, RefundCall, TransactionReport,
 };
 
 #[derive(Debug, Clone)]
@@ -245,6 +245,48 @@ impl PaymentGateway for FpsGateway {
         })
     }
 
+    async fn refund(&self, call: RefundCall<'_>) -> Result<Accepted, GatewayError> {
+        let request = Refund {
+            transaction_id: call.transaction_id.to_owned(),
+            caller_reference: call.caller_reference.to_owned(),
+            amount: Some(call.amount),
+            caller_description: call.reason.map(|r| payment_reason(&r)),
+            override_ipn_url: self.override_ipn_url(),
+        };
+        let result = self
+            .client
+            .call(&request)
+            .await
+            .map_err(gateway_error)?
+            .result;
+        Ok(Accepted {
+            transaction_id: result.transaction_id,
+            status: status(result.transaction_status),
+        })
+    }
+
+    async fn cancel(
+        &self,
+        reserve_transaction_id: &str,
+        reason: Option<String>,
+    ) -> Result<Accepted, GatewayError> {
+        let request = Cancel {
+            transaction_id: reserve_transaction_id.to_owned(),
+            description: reason.map(|r| payment_reason(&r)),
+            override_ipn_url: self.override_ipn_url(),
+        };
+        let result = self
+            .client
+            .call(&request)
+            .await
+            .map_err(gateway_error)?
+            .result;
+        Ok(Accepted {
+            transaction_id: result.transaction_id,
+            status: status(result.transaction_status),
+        })
+    }
+
     fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice> {
         let ipn = Ipn::parse(raw_body).map_err(|e| InvalidNotice(Box::new(e)))?;
         let (Some(transaction_id), Some(fps_status)) =
@@ -266,6 +308,7 @@ impl PaymentGateway for FpsGateway {
             Some(IpnOperation::Cancel | IpnOperation::CancelTransaction) => {
                 NoticeSubject::Cancellation
             }
+            Some(IpnOperation::Refund) => NoticeSubject::Refund,
             _ => NoticeSubject::Other,
         };
         Ok(Notice::Payment(PaymentNotice {

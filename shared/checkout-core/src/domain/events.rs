@@ -7,7 +7,7 @@ use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::money::CURRENCY_CODE;
-use crate::domain::order::{Order, OrderState};
+use crate::domain::order::{Order, OrderState, RefundStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderEventKind {
@@ -26,6 +26,10 @@ pub enum OrderEventKind {
     OrderExpired,
     /// Retries ran out with the outcome open: a person takes it from here.
     OrderNeedsAttention,
+    /// A refund went back to the buyer (`refundedTotal` says how much in all).
+    OrderRefunded,
+    /// The reserve was cancelled before it was settled: do not ship.
+    OrderCancelled,
 }
 
 impl OrderEventKind {
@@ -39,6 +43,8 @@ impl OrderEventKind {
             Self::OrderAbandoned => "OrderAbandoned",
             Self::OrderExpired => "OrderExpired",
             Self::OrderNeedsAttention => "OrderNeedsAttention",
+            Self::OrderRefunded => "OrderRefunded",
+            Self::OrderCancelled => "OrderCancelled",
         }
     }
 }
@@ -61,6 +67,9 @@ pub struct OrderEvent {
     pub version: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_code: Option<String>,
+    /// Refunded so far (present once anything was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_total: Option<String>,
     pub occurred_at: String,
 }
 
@@ -74,7 +83,11 @@ pub fn event_for_change(old: Option<&Order>, new: &Order) -> Option<OrderEvent> 
     if from == Some(new.state) {
         return None;
     }
+    let refunded_now = matches!(from, Some(S::Refunding | S::RefundPending))
+        && new.refunds.last().map(|r| r.status) == Some(RefundStatus::Refunded);
     let kind = match (from, new.state) {
+        _ if refunded_now => K::OrderRefunded,
+        (Some(S::Cancelling), S::Cancelled) => K::OrderCancelled,
         (Some(S::Charging | S::PaymentPending), S::Paid) => K::OrderPaid,
         (Some(S::Reserving | S::ReservePending), S::Reserved) => K::OrderReserved,
         (_, S::Settled) => K::OrderSettled,
@@ -94,6 +107,7 @@ pub fn event_for_change(old: Option<&Order>, new: &Order) -> Option<OrderEvent> 
         transaction_id: new.transaction_id.clone(),
         version: new.version,
         status_code: new.status_code.clone(),
+        refunded_total: (!new.refunds.is_empty()).then(|| new.refunded().to_string()),
         occurred_at: new.updated_at.format(&Rfc3339).unwrap_or_default(),
     })
 }

@@ -94,6 +94,16 @@ states! {
     /// limits). Nothing was charged and the buyer's authorisation is unused: the buyer may try
     /// again with it until it lapses, then the order fails.
     DeclinedForNow,
+    /// Claimed: a Refund is (or may be) in flight (the newest of `refunds`).
+    Refunding,
+    /// FPS accepted the refund and is still processing it.
+    RefundPending,
+    /// Everything captured was refunded.
+    Refunded,
+    /// Claimed: a Cancel of the reserve is (or may be) in flight.
+    Cancelling,
+    /// The reserve was cancelled (voided) before it was settled: nothing was charged.
+    Cancelled,
     /// The sweep gave up: retries ran out, or a retriable refusal would outlive the reserve.
     /// `statusCode` / `statusMessage` say why; a person (or `redrive`) takes it from here.
     NeedsAttention,
@@ -102,7 +112,10 @@ states! {
 impl OrderState {
     /// An FPS call holds the order.
     pub fn is_claimed(self) -> bool {
-        matches!(self, Self::Charging | Self::Reserving | Self::Settling)
+        matches!(
+            self,
+            Self::Charging | Self::Reserving | Self::Settling | Self::Refunding | Self::Cancelling
+        )
     }
 }
 
@@ -141,6 +154,8 @@ pub struct Order {
     pub lease: Option<Lease>,
     /// FPS calls made for this order (Pay/Reserve/Settle, including re-drives).
     pub attempts: u32,
+    /// Refunds asked for, oldest first (the newest may be in flight).
+    pub refunds: Vec<Refund>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// Incremented by every write; each write is conditional on the one it read.
@@ -196,6 +211,7 @@ impl Order {
             retry_at: None,
             lease: None,
             attempts: 0,
+            refunds: Vec::new(),
             created_at: now,
             updated_at: now,
             version: 0,
@@ -364,6 +380,9 @@ impl Order {
             S::Charging
                 | S::Reserving
                 | S::Settling
+                | S::Refunding
+                | S::RefundPending
+                | S::Cancelling
                 | S::Reserved
                 | S::PaymentPending
                 | S::ReservePending
@@ -603,8 +622,12 @@ impl Order {
         match self.state {
             // When to ask FPS whether the buyer authorised but never came back.
             S::AwaitingAuthorization => self.retry_at,
-            S::Charging | S::Reserving | S::Settling => self.lease.as_ref().map(|l| l.expires_at),
-            S::PaymentPending | S::ReservePending | S::SettlePending => Some(self.updated_at),
+            S::Charging | S::Reserving | S::Settling | S::Refunding | S::Cancelling => {
+                self.lease.as_ref().map(|l| l.expires_at)
+            }
+            S::PaymentPending | S::ReservePending | S::SettlePending | S::RefundPending => {
+                Some(self.updated_at)
+            }
             // Failed by the sweep once the buyer's authorisation lapses unused.
             S::DeclinedForNow => Some(self.retry_deadline()),
             S::Reserved => match (self.fulfilled_at, self.reserved_at) {
@@ -616,6 +639,9 @@ impl Order {
         }
     }
 }
+
+mod after_sale;
+pub use after_sale::{AfterSaleRefusal, Refund, RefundStatus};
 
 #[cfg(test)]
 mod tests;

@@ -87,7 +87,9 @@ pub enum NoticeSubject {
     /// The gateway cancelled the transaction (a reserve or a pending one that expired), or the
     /// merchant did.
     Cancellation,
-    /// Refunds and anything newer: nothing this shop acts on yet.
+    /// A refund (its own transaction; its CallerReference names the order's refund).
+    Refund,
+    /// Anything newer: nothing this shop acts on.
     Other,
 }
 
@@ -114,6 +116,17 @@ pub struct Charge<'a> {
     /// The order id: a repeated charge with the same reference is the same charge.
     pub caller_reference: &'a str,
     pub description: Option<String>,
+}
+
+/// Money to give back from a captured transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundCall<'a> {
+    /// The Pay, or the settled reserve.
+    pub transaction_id: &'a str,
+    /// The refund's own reference: a repeated refund with it is the same refund.
+    pub caller_reference: &'a str,
+    pub amount: Amount,
+    pub reason: Option<String>,
 }
 
 /// The gateway accepted a charge, reserve or settle.
@@ -188,6 +201,19 @@ pub trait PaymentGateway: Send + Sync {
         &self,
         transaction_id: &str,
     ) -> impl Future<Output = Result<TransactionReport, GatewayError>> + Send;
+
+    /// Refund (part of) a captured transaction: a new transaction of its own.
+    fn refund(
+        &self,
+        call: RefundCall<'_>,
+    ) -> impl Future<Output = Result<Accepted, GatewayError>> + Send;
+
+    /// Cancel (void) a reserve not yet settled.
+    fn cancel(
+        &self,
+        reserve_transaction_id: &str,
+        reason: Option<String>,
+    ) -> impl Future<Output = Result<Accepted, GatewayError>> + Send;
 
     /// Reads a notification body (no I/O).
     fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice>;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tracing::{info, warn, Instrument};
 use url::Url;
 
-use crate::domain::order::{Order, OrderState};
+use crate::domain::order::{Order, OrderState, Refund};
+use crate::domain::payment::TransactionStatus;
 use crate::ports::clock::Clock;
 use crate::ports::gateway::{
     GatewayError, InvalidNotice, Notice, NoticeSubject, PaymentGateway, PaymentNotice,
@@ -127,7 +128,9 @@ impl<S: OrderStore, G: PaymentGateway> Notifications<S, G> {
     /// The order the notification names (its CallerReference), or else the one holding its
     /// transaction.
     async fn find(&self, notice: &PaymentNotice) -> Result<Option<Order>, StoreError> {
-        if let Some(id) = &notice.order_id {
+        if let Some(reference) = &notice.order_id {
+            // A refund's CallerReference is `<order id>-refund-<n>`.
+            let id = Refund::order_id_of(reference).unwrap_or(reference);
             if let Some(order) = self.store.get(id).await? {
                 return Ok(Some(order));
             }
@@ -149,6 +152,23 @@ pub fn next_state(
 ) -> Result<Option<Order>, &'static str> {
     use NoticeSubject as N;
     use OrderState as S;
+    if notice.about == N::Refund {
+        return next_for_refund(order, notice, now);
+    }
+    if order.state == S::Cancelling && notice.about == N::Cancellation {
+        if order.transaction_id.as_deref() != Some(notice.transaction_id.as_str()) {
+            return Err("about another transaction");
+        }
+        return order
+            .record_cancel(
+                notice.status,
+                notice.code.clone(),
+                notice.message.clone(),
+                now,
+            )
+            .map(Some)
+            .map_err(|_| "not a move this order can make");
+    }
     if let Some(known) = &order.transaction_id {
         if *known != notice.transaction_id {
             return Err("about another transaction");
@@ -180,6 +200,39 @@ pub fn next_state(
         && order.transaction_status == Some(notice.status)
         && order.transaction_id.is_some();
     Ok((!same).then_some(next))
+}
+
+/// A refund's notification moves the refund in flight, if it is that refund.
+fn next_for_refund(
+    order: &Order,
+    notice: &PaymentNotice,
+    now: time::OffsetDateTime,
+) -> Result<Option<Order>, &'static str> {
+    let Some(refund) = order.current_refund() else {
+        return Err("no refund in flight");
+    };
+    let ours = match &refund.transaction_id {
+        Some(id) => *id == notice.transaction_id,
+        None => {
+            notice.order_id.as_deref() == Some(&refund.caller_reference(&order.caller_reference))
+        }
+    };
+    if !ours {
+        return Err("about another refund");
+    }
+    if notice.status == TransactionStatus::Pending && order.state == OrderState::RefundPending {
+        return Ok(None);
+    }
+    order
+        .record_refund(
+            &notice.transaction_id,
+            notice.status,
+            notice.code.clone(),
+            notice.message.clone(),
+            now,
+        )
+        .map(Some)
+        .map_err(|_| "not a move this refund can make")
 }
 
 #[cfg(test)]

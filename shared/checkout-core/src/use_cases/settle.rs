@@ -18,6 +18,7 @@ use crate::ports::clock::Clock;
 use crate::ports::gateway::GatewayError;
 use crate::ports::gateway::PaymentGateway;
 use crate::ports::store::{OrderStore, StoreError};
+use crate::use_cases::after_sale::{run_cancel, run_refund};
 use crate::use_cases::checkout::{run_charge, StepError};
 
 #[derive(Debug, Clone)]
@@ -366,6 +367,25 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                 OrderState::PaymentPending
                 | OrderState::ReservePending
                 | OrderState::SettlePending => self.reconcile(&order).await?,
+                OrderState::RefundPending => self.reconcile_refund(&order).await?,
+                OrderState::Refunding | OrderState::Cancelling => {
+                    if order.lease_is_live(now) {
+                        return Ok(Step::Skipped);
+                    }
+                    let claimed = order.reclaim(self.lease(owner, now), now)?;
+                    self.store.transition(&order, &claimed).await?;
+                    info!(
+                        state = claimed.state.as_str(),
+                        "re-driving an expired after-sale claim"
+                    );
+                    if claimed.state == OrderState::Refunding {
+                        // The same refund, the same CallerReference: FPS answers a repeat with
+                        // the refund it made.
+                        run_refund(&self.store, &self.gateway, self.clock.as_ref(), claimed).await?
+                    } else {
+                        self.redrive_cancel(claimed).await?
+                    }
+                }
                 OrderState::Charging | OrderState::Reserving | OrderState::Settling => {
                     if order.lease_is_live(now) {
                         return Ok(Step::Skipped);
@@ -500,6 +520,72 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
             self.clock.now(),
         )?;
         self.store.transition(order, &next).await?;
+        Ok(next)
+    }
+
+    /// A refund FPS is still processing: ask about its own transaction.
+    async fn reconcile_refund(&self, order: &Order) -> Result<Order, StepError> {
+        let Some(transaction_id) = order
+            .current_refund()
+            .and_then(|r| r.transaction_id.clone())
+        else {
+            return Err(TransitionError::IllegalState {
+                caller_reference: order.caller_reference.clone(),
+                state: order.state,
+                action: "reconcile a refund without a TransactionId",
+            }
+            .into());
+        };
+        let status = self
+            .gateway
+            .transaction_status(&transaction_id)
+            .await
+            .map_err(StepError::Unresolved)?;
+        if status.status == TransactionStatus::Pending {
+            return Ok(order.clone());
+        }
+        let next = order.record_refund(
+            &transaction_id,
+            status.status,
+            status.code,
+            status.message,
+            self.clock.now(),
+        )?;
+        self.store.transition(order, &next).await?;
+        Ok(next)
+    }
+
+    /// A Cancel that may or may not have reached FPS: look at the reserve before cancelling
+    /// again (Cancel has no CallerReference).
+    async fn redrive_cancel(&self, claimed: Order) -> Result<Order, StepError> {
+        let Some(reserve) = claimed.transaction_id.clone() else {
+            return run_cancel(
+                &self.store,
+                &self.gateway,
+                self.clock.as_ref(),
+                claimed,
+                None,
+            )
+            .await;
+        };
+        let status = self
+            .gateway
+            .transaction_status(&reserve)
+            .await
+            .map_err(StepError::Unresolved)?;
+        if status.status == TransactionStatus::Reserved {
+            return run_cancel(
+                &self.store,
+                &self.gateway,
+                self.clock.as_ref(),
+                claimed,
+                None,
+            )
+            .await;
+        }
+        let next =
+            claimed.record_cancel(status.status, status.code, status.message, self.clock.now())?;
+        self.store.transition(&claimed, &next).await?;
         Ok(next)
     }
 

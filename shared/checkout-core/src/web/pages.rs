@@ -240,6 +240,29 @@ pub fn outcome(merchant: &str, order: &Order, shop_url: &Url) -> String {
                 clock_time(order.retry_deadline()),
             ),
         ),
+        OrderState::Refunding | OrderState::RefundPending => (
+            "Refund under way",
+            "ok",
+            format!(
+                "Your payment was successful, and a refund of {} is on its way back to you.",
+                order.refunds.last().map(|r| r.amount.to_string()).unwrap_or_default()
+            ),
+        ),
+        OrderState::Refunded => (
+            "Order refunded",
+            "ok",
+            format!("Your payment was refunded in full ({}).", format_usd(order.refunded())),
+        ),
+        OrderState::Cancelling => (
+            "Order being cancelled",
+            "warn",
+            "We are cancelling your order. The amount authorised on your card has not been charged, and the hold on it is being released.".into(),
+        ),
+        OrderState::Cancelled => (
+            "Order cancelled",
+            "ok",
+            "Your order was cancelled. The amount authorised on your card was not charged, and the hold on it was released.".into(),
+        ),
         OrderState::SettleFailed => (
             "Payment not collected",
             "bad",

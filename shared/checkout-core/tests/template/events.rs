@@ -104,6 +104,24 @@ fn sample_eventbridge_events_parse() {
         "amounts are strings"
     );
 
+    for (file, detail_type) in [
+        ("refund-requested.json", "RefundRequested"),
+        ("cancel-requested.json", "CancelRequested"),
+    ] {
+        let asked: EventBridgeEvent = serde_json::from_value(read_json(&events_dir().join(file)))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(asked.detail_type, detail_type);
+        assert_eq!(
+            asked.source, fulfilled.source,
+            "the same producer, the same bus"
+        );
+        assert_eq!(
+            asked.detail["callerReference"],
+            fulfilled.detail["callerReference"]
+        );
+        assert!(asked.detail["reason"].is_string());
+    }
+
     let ret = read_json(&events_dir().join("get-return.json"));
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(ret["rawQueryString"].as_str().unwrap().as_bytes())

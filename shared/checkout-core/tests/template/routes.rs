@@ -95,6 +95,25 @@ fn settle_reservations_runs_on_the_schedule_and_on_order_fulfilled() {
         events["OrderFulfilled"]["Properties"]["Pattern"],
         json!({"source": [{"Ref": "FulfilmentEventSource"}], "detail-type": ["OrderFulfilled"]})
     );
+    // Issue 15: refunds and cancels from the merchant's systems, on the same bus.
+    let after_sale = &events["AfterSaleRequested"];
+    assert_eq!(after_sale["Type"], "EventBridgeRule");
+    assert_eq!(
+        after_sale["Properties"]["EventBusName"],
+        json!({"Ref": "FulfilmentEventBus"})
+    );
+    assert_eq!(
+        after_sale["Properties"]["Pattern"],
+        json!({"source": [{"Ref": "FulfilmentEventSource"}],
+               "detail-type": [settle_reservations_detail::REFUND, settle_reservations_detail::CANCEL]})
+    );
+}
+
+/// The detail-types settle-reservations dispatches on (kept in step with its code by hand:
+/// this crate does not depend on the function).
+mod settle_reservations_detail {
+    pub const REFUND: &str = "RefundRequested";
+    pub const CANCEL: &str = "CancelRequested";
 }
 
 /// Issue 12 (4): only the fulfilment system may put events where the settle function listens:

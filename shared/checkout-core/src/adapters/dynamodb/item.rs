@@ -16,7 +16,7 @@ use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
 use crate::domain::catalog::{PricedCart, PricedLine};
 use crate::domain::money::{Amount, CURRENCY_CODE};
-use crate::domain::order::{Lease, Order, OrderState, PaymentAction};
+use crate::domain::order::{Lease, Order, OrderState, PaymentAction, Refund, RefundStatus};
 use crate::domain::payment::PaymentMethod;
 use crate::domain::payment::TransactionStatus;
 use crate::ports::store::StoreError;
@@ -98,6 +98,18 @@ pub mod attr {
     /// Sort key of the sparse `byDue` index: when the sweep must next look at the order.
     pub const DUE_AT: &str = "dueAt";
 
+    /// List of maps, one per refund, oldest first (see the `REFUND_*` names); absent when none.
+    pub const REFUNDS: &str = "refunds";
+    pub const REFUND_SEQ: &str = "seq";
+    pub const REFUND_REQUEST_ID: &str = "requestId";
+    pub const REFUND_AMOUNT: &str = "amount";
+    pub const REFUND_REASON: &str = "reason";
+    pub const REFUND_REQUESTED_BY: &str = "requestedBy";
+    pub const REFUND_REQUESTED_AT: &str = "requestedAt";
+    pub const REFUND_TRANSACTION_ID: &str = "transactionId";
+    pub const REFUND_STATUS: &str = "status";
+    pub const REFUND_STATUS_CODE: &str = "statusCode";
+    pub const REFUND_STATUS_MESSAGE: &str = "statusMessage";
     pub const LINE_SKU: &str = "sku";
     pub const LINE_NAME: &str = "name";
     pub const LINE_UNIT_PRICE: &str = "unitPrice";
@@ -211,6 +223,12 @@ pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
         ]);
         item.insert(attr::LEASE.into(), AttributeValue::M(map));
     }
+    if !order.refunds.is_empty() {
+        item.insert(
+            attr::REFUNDS.into(),
+            refunds_to_attr(&order.refunds).map_err(corrupt)?,
+        );
+    }
     item.insert(attr::ATTEMPTS.into(), n(order.attempts));
     item.insert(attr::CREATED_AT.into(), time(order.created_at)?);
     item.insert(attr::UPDATED_AT.into(), time(order.updated_at)?);
@@ -237,6 +255,64 @@ fn lines_to_attr(lines: &[PricedLine]) -> AttributeValue {
             })
             .collect(),
     )
+}
+
+fn refunds_to_attr(refunds: &[Refund]) -> Result<AttributeValue, ItemError> {
+    let mut list = Vec::with_capacity(refunds.len());
+    for r in refunds {
+        let mut map = HashMap::from([
+            (attr::REFUND_SEQ.to_owned(), n(r.seq)),
+            (attr::REFUND_REQUEST_ID.to_owned(), s(&r.request_id)),
+            (attr::REFUND_AMOUNT.to_owned(), n(r.amount.value())),
+            (attr::REFUND_REASON.to_owned(), s(&r.reason)),
+            (attr::REFUND_REQUESTED_BY.to_owned(), s(&r.requested_by)),
+            (
+                attr::REFUND_REQUESTED_AT.to_owned(),
+                s(format_timestamp(r.requested_at)?),
+            ),
+            (attr::REFUND_STATUS.to_owned(), s(r.status.as_str())),
+        ]);
+        for (name, value) in [
+            (attr::REFUND_TRANSACTION_ID, &r.transaction_id),
+            (attr::REFUND_STATUS_CODE, &r.status_code),
+            (attr::REFUND_STATUS_MESSAGE, &r.status_message),
+        ] {
+            if let Some(value) = value {
+                map.insert(name.to_owned(), s(value));
+            }
+        }
+        list.push(AttributeValue::M(map));
+    }
+    Ok(AttributeValue::L(list))
+}
+
+fn decode_refunds(f: &Fields<'_>) -> Result<Vec<Refund>, ItemError> {
+    let list = match f.get(attr::REFUNDS) {
+        None => return Ok(Vec::new()),
+        Some(AttributeValue::L(list)) => list,
+        Some(_) => return Err(f.wrong(attr::REFUNDS, "a list (L)")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let AttributeValue::M(map) = value else {
+                return Err(format!("refunds[{i}] is not a map (M)").into());
+            };
+            let r = Fields::new(map, format!("refunds[{i}]."));
+            Ok(Refund {
+                seq: r.integer(attr::REFUND_SEQ)?,
+                request_id: r.string(attr::REFUND_REQUEST_ID)?,
+                amount: r.amount(attr::REFUND_AMOUNT)?,
+                reason: r.string(attr::REFUND_REASON)?,
+                requested_by: r.string(attr::REFUND_REQUESTED_BY)?,
+                requested_at: r.time(attr::REFUND_REQUESTED_AT)?,
+                transaction_id: r.opt_string(attr::REFUND_TRANSACTION_ID)?,
+                status: r.enumeration(attr::REFUND_STATUS, RefundStatus::parse)?,
+                status_code: r.opt_string(attr::REFUND_STATUS_CODE)?,
+                status_message: r.opt_string(attr::REFUND_STATUS_MESSAGE)?,
+            })
+        })
+        .collect()
 }
 
 /// Reads attributes out of one map (the item, a cart line, the lease), naming what is wrong.
@@ -425,6 +501,7 @@ fn decode(item: &Item) -> Result<Order, ItemError> {
         settled_at: f.opt_time(attr::SETTLED_AT)?,
         lease,
         attempts: f.integer(attr::ATTEMPTS)?,
+        refunds: decode_refunds(&f)?,
         created_at: f.time(attr::CREATED_AT)?,
         updated_at: f.time(attr::UPDATED_AT)?,
         version: f.integer(attr::VERSION)?,

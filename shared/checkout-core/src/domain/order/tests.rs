@@ -177,6 +177,8 @@ fn claims_failures_and_expiry_follow_the_table() {
                 (Charging, Charging),
                 (Reserving, Reserving),
                 (Settling, Settling),
+                (Refunding, Refunding),
+                (Cancelling, Cancelling),
             ],
         );
         check(
@@ -223,6 +225,9 @@ fn claims_failures_and_expiry_follow_the_table() {
                 (Charging, NeedsAttention),
                 (Reserving, NeedsAttention),
                 (Settling, NeedsAttention),
+                (Refunding, NeedsAttention),
+                (RefundPending, NeedsAttention),
+                (Cancelling, NeedsAttention),
                 (Reserved, NeedsAttention),
                 (PaymentPending, NeedsAttention),
                 (ReservePending, NeedsAttention),
@@ -394,8 +399,10 @@ fn the_sweep_looks_at_an_order_when_it_can_next_move() {
         let order = order_in(from, PaymentAction::Reserve);
         let due = order.due_at();
         let expected = match from {
-            Charging | Reserving | Settling => Some(NOW - Duration::seconds(1)),
-            PaymentPending | ReservePending | SettlePending => Some(NOW),
+            Charging | Reserving | Settling | Refunding | Cancelling => {
+                Some(NOW - Duration::seconds(1))
+            }
+            PaymentPending | ReservePending | SettlePending | RefundPending => Some(NOW),
             Reserved => Some(NOW + RESERVE_LIFETIME),
             DeclinedForNow => Some(NOW + AUTHORIZATION_LIFETIME),
             _ => None,

@@ -119,7 +119,35 @@ fn every_field_round_trips() {
     full.settled_at = Some(now + Duration::days(1));
     full.return_digest = Some("digest-of-the-verified-return".into());
     full.retry_at = Some(now + Duration::hours(2));
-    for o in [order(PaymentAction::Pay), reserved, full] {
+    // Issue 15: refunds, every field of one set and one left out.
+    let mut refunded = full.clone();
+    refunded.refunds = vec![
+        crate::domain::order::Refund {
+            seq: 1,
+            request_id: "req-1".into(),
+            amount: Amount::parse("5.5").unwrap(),
+            reason: "damaged in transit".into(),
+            requested_by: "ops@shop".into(),
+            requested_at: now,
+            transaction_id: Some("TX-R1".into()),
+            status: crate::domain::order::RefundStatus::Refunded,
+            status_code: Some("Success".into()),
+            status_message: Some("The refund was successful.".into()),
+        },
+        crate::domain::order::Refund {
+            seq: 2,
+            request_id: "req-2".into(),
+            amount: Amount::parse("1.00").unwrap(),
+            reason: "goodwill".into(),
+            requested_by: "event".into(),
+            requested_at: now + Duration::hours(1),
+            transaction_id: None,
+            status: crate::domain::order::RefundStatus::Requested,
+            status_code: None,
+            status_message: None,
+        },
+    ];
+    for o in [order(PaymentAction::Pay), reserved, full, refunded] {
         let item = order_to_item(&o).unwrap();
         assert_eq!(order_from_item(&item).unwrap(), o);
     }
