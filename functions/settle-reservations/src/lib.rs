@@ -22,6 +22,17 @@ pub struct Service<S, G> {
 pub const ORDER_FULFILLED: &str = "OrderFulfilled";
 pub const REFUND_REQUESTED: &str = "RefundRequested";
 pub const CANCEL_REQUESTED: &str = "CancelRequested";
+/// Operators only (a direct invocation by `checkout-admin`; no bus rule routes it here).
+pub const STATUS_REQUESTED: &str = "StatusRequested";
+/// Operators only: put an order that needs attention back in the sweep.
+pub const REDRIVE_REQUESTED: &str = "RedriveRequested";
+
+/// `detail` of `StatusRequested` and `RedriveRequested`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrderNamed {
+    pub caller_reference: String,
+}
 
 /// `detail` of a `RefundRequested` event.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -81,6 +92,23 @@ pub enum Outcome {
     },
     #[serde(rename_all = "camelCase")]
     Cancel {
+        caller_reference: String,
+        state: String,
+    },
+    /// What FPS says of the order's transaction now.
+    #[serde(rename_all = "camelCase")]
+    Status {
+        caller_reference: String,
+        state: String,
+        transaction_id: Option<String>,
+        fps_status: Option<String>,
+        fps_status_code: Option<String>,
+        fps_status_message: Option<String>,
+        /// FPS could not be asked.
+        fps_error: Option<String>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Redriven {
         caller_reference: String,
         state: String,
     },
@@ -167,6 +195,34 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
                     state: order.state.as_str().to_owned(),
                 })
             }
+            STATUS_REQUESTED => {
+                let detail: OrderNamed = serde_json::from_value(event.detail)
+                    .map_err(|e| HandlerError::BadEvent(format!("StatusRequested detail: {e}")))?;
+                let (order, live) = self.after_sale.status(&detail.caller_reference).await?;
+                let (report, fps_error) = match live {
+                    Some(Ok(report)) => (Some(report), None),
+                    Some(Err(e)) => (None, Some(e.to_string())),
+                    None => (None, None),
+                };
+                Ok(Outcome::Status {
+                    caller_reference: order.caller_reference,
+                    state: order.state.as_str().to_owned(),
+                    transaction_id: order.transaction_id,
+                    fps_status: report.as_ref().map(|r| r.status.as_str().to_owned()),
+                    fps_status_code: report.as_ref().and_then(|r| r.code.clone()),
+                    fps_status_message: report.and_then(|r| r.message),
+                    fps_error,
+                })
+            }
+            REDRIVE_REQUESTED => {
+                let detail: OrderNamed = serde_json::from_value(event.detail)
+                    .map_err(|e| HandlerError::BadEvent(format!("RedriveRequested detail: {e}")))?;
+                let order = self.after_sale.redrive(&detail.caller_reference).await?;
+                Ok(Outcome::Redriven {
+                    caller_reference: order.caller_reference,
+                    state: order.state.as_str().to_owned(),
+                })
+            }
             other => Err(HandlerError::BadEvent(format!("detail-type {other:?}"))),
         }
     }
@@ -223,6 +279,7 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
                 }
                 AfterSaleError::Store(_) => "StoreUnavailable",
                 AfterSaleError::Transition(_) => "InvalidRequest",
+                AfterSaleError::Gateway(_) => "FpsUnavailable",
             },
         };
         lambda_runtime::Diagnostic {

@@ -40,6 +40,22 @@ pub async fn sdk_config(timeouts: TimeoutConfig) -> SdkConfig {
     loader.load().await
 }
 
+/// The configuration for a person's tool (`checkout-admin`): the same client and timeouts,
+/// with the SDK's whole credentials chain (environment, profile, web identity, container,
+/// instance), since an operator's credentials rarely come from the environment alone.
+pub async fn operator_sdk_config(timeouts: TimeoutConfig) -> SdkConfig {
+    let mut https =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring));
+    if let Ok(tls) = amazon_tls_context() {
+        https = https.tls_context(tls);
+    }
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https.build_https())
+        .timeout_config(timeouts)
+        .load()
+        .await
+}
+
 /// TLS trusting only [`AMAZON_TRUST_SERVICES_ROOTS`].
 pub fn amazon_tls_context() -> Result<TlsContext, aws_smithy_http_client::HttpClientError> {
     TlsContext::builder()

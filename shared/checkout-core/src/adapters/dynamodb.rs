@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
-use crate::domain::order::Order;
+use crate::domain::order::{Order, OrderState};
 use crate::ports::store::{DuePage, OrderStore, StoreError};
 
 mod cursor;
@@ -119,6 +119,49 @@ impl DynamoOrderStore {
     pub fn with_retention(mut self, retention: Option<time::Duration>) -> Self {
         self.retention = retention;
         self
+    }
+
+    /// Orders in `state` (any when `None`) last changed at or after `since`, newest first, at
+    /// most `limit`. A Scan of the whole table: for an operator's occasional question, never
+    /// for a program's hot path (which uses the keys and the sparse indexes).
+    pub async fn list(
+        &self,
+        state: Option<OrderState>,
+        since: Option<OffsetDateTime>,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut filters = Vec::new();
+        let mut scan = self.client.scan().table_name(&self.table);
+        if let Some(state) = state {
+            filters.push("#state = :state");
+            scan = scan
+                .expression_attribute_names("#state", attr::STATE)
+                .expression_attribute_values(":state", AttributeValue::S(state.as_str().into()));
+        }
+        if let Some(since) = since {
+            let text = item::format_timestamp(since).map_err(|e| StoreError::Corrupt {
+                caller_reference: "-".into(),
+                source: Box::new(e),
+            })?;
+            filters.push("#updated >= :since");
+            scan = scan
+                .expression_attribute_names("#updated", attr::UPDATED_AT)
+                .expression_attribute_values(":since", AttributeValue::S(text));
+        }
+        if !filters.is_empty() {
+            scan = scan.filter_expression(filters.join(" AND "));
+        }
+        let mut orders = Vec::new();
+        let mut pages = scan.into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.unavailable("Scan", e))?;
+            for item in page.items() {
+                orders.push(order_from_item(item)?);
+            }
+        }
+        orders.sort_by_key(|o| std::cmp::Reverse(o.updated_at));
+        orders.truncate(limit);
+        Ok(orders)
     }
 
     /// The item written for `order`, with its TTL attribute when it is deletable.

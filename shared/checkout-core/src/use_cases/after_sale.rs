@@ -13,7 +13,7 @@ use crate::domain::money::Amount;
 use crate::domain::order::{AfterSaleRefusal, Lease, Order, OrderState, TransitionError};
 use crate::domain::payment::TransactionStatus;
 use crate::ports::clock::Clock;
-use crate::ports::gateway::{GatewayError, PaymentGateway, RefundCall};
+use crate::ports::gateway::{GatewayError, PaymentGateway, RefundCall, TransactionReport};
 use crate::ports::store::{OrderStore, StoreError};
 use crate::use_cases::checkout::StepError;
 
@@ -38,6 +38,9 @@ pub enum AfterSaleError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Transition(#[from] TransitionError),
+    /// FPS could not be asked (the order is unchanged).
+    #[error("FPS unavailable: {0}")]
+    Gateway(#[source] GatewayError),
 }
 
 pub struct AfterSale<S, G> {
@@ -152,6 +155,45 @@ impl<S: OrderStore, G: PaymentGateway> AfterSale<S, G> {
             };
         }
         Err(StoreError::Conflict(order_id.to_owned()).into())
+    }
+}
+
+impl<S: OrderStore, G: PaymentGateway> AfterSale<S, G> {
+    /// The order and what FPS says of its transaction now (`None` when it has none).
+    pub async fn status(
+        &self,
+        order_id: &str,
+    ) -> Result<(Order, Option<Result<TransactionReport, GatewayError>>), AfterSaleError> {
+        let order = self.read(order_id).await?;
+        let live = match &order.transaction_id {
+            Some(id) => Some(self.gateway.transaction_status(id).await),
+            None => None,
+        };
+        Ok((order, live))
+    }
+
+    /// Puts an order that needs attention back in the sweep's hands (see `Order::redrive`).
+    pub async fn redrive(&self, order_id: &str) -> Result<Order, AfterSaleError> {
+        let order = self.read(order_id).await?;
+        let report = match &order.transaction_id {
+            Some(id) => Some(
+                self.gateway
+                    .transaction_status(id)
+                    .await
+                    .map_err(AfterSaleError::Gateway)?
+                    .status,
+            ),
+            None => None,
+        };
+        let now = self.clock.now();
+        let next = order.redrive(report, now, now)?;
+        self.store.transition(&order, &next).await?;
+        info!(
+            order_id,
+            state = next.state.as_str(),
+            "order re-driven by an operator"
+        );
+        Ok(next)
     }
 }
 

@@ -324,6 +324,55 @@ impl Order {
     }
 }
 
+impl Order {
+    /// An operator puts an order that needs attention back in the sweep's hands, from what FPS
+    /// says of its transaction now (`report`: `None` when it has none). Without a transaction
+    /// the charge is re-driven under the same CallerReference (FPS answers a repeat with the
+    /// charge it made, if it made one); the retry count starts again.
+    pub fn redrive(
+        &self,
+        report: Option<TransactionStatus>,
+        lease_expired_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        use OrderState as S;
+        use TransactionStatus as T;
+        if self.state != S::NeedsAttention {
+            return Err(self.illegal("redrive (only an order that needs attention)"));
+        }
+        let mut next = self.next(now);
+        next.attempts = 0;
+        next.retry_at = None;
+        next.lease = None;
+        next.state = match (self.action, report) {
+            (PaymentAction::Pay, None) => S::Charging,
+            (PaymentAction::Reserve, None) => S::Reserving,
+            (PaymentAction::Pay, Some(T::Success)) => S::Paid,
+            (PaymentAction::Pay, Some(T::Pending)) => S::PaymentPending,
+            (PaymentAction::Pay, Some(_)) => S::Failed,
+            (PaymentAction::Reserve, Some(T::Reserved)) => S::Reserved,
+            (PaymentAction::Reserve, Some(T::Success)) => S::Settled,
+            (PaymentAction::Reserve, Some(T::Pending)) if self.fulfilled_at.is_some() => {
+                S::SettlePending
+            }
+            (PaymentAction::Reserve, Some(T::Pending)) => S::ReservePending,
+            (PaymentAction::Reserve, Some(T::Cancelled)) => S::Expired,
+            (PaymentAction::Reserve, Some(T::Failure)) => S::Failed,
+        };
+        if next.state.is_claimed() {
+            // An expired claim: the sweep takes it over at once.
+            next.lease = Some(Lease {
+                owner: "redrive".into(),
+                expires_at: lease_expired_at,
+            });
+        }
+        if let Some(status) = report {
+            next.transaction_status = Some(status);
+        }
+        Ok(next)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal_macros::dec;
@@ -469,6 +518,28 @@ mod tests {
                 Err(AfterSaleRefusal::NotCancellable { .. })
             ));
         }
+    }
+
+    #[test]
+    fn a_redriven_order_goes_where_fps_says_or_back_to_its_claim() {
+        let mut stuck = order(PaymentAction::Reserve, OrderState::NeedsAttention);
+        stuck.attempts = 8;
+        let t = TransactionStatus::Reserved;
+        let back = stuck.redrive(Some(t), NOW, NOW).unwrap();
+        assert_eq!((back.state, back.attempts), (OrderState::Reserved, 0));
+        stuck.fulfilled_at = Some(NOW);
+        let pending = stuck
+            .redrive(Some(TransactionStatus::Pending), NOW, NOW)
+            .unwrap();
+        assert_eq!(pending.state, OrderState::SettlePending);
+        let mut unknown = order(PaymentAction::Pay, OrderState::NeedsAttention);
+        unknown.transaction_id = None;
+        let claim = unknown.redrive(None, NOW, NOW).unwrap();
+        assert_eq!(claim.state, OrderState::Charging);
+        assert!(!claim.lease_is_live(NOW), "the sweep takes it over at once");
+        assert!(order(PaymentAction::Pay, OrderState::Paid)
+            .redrive(None, NOW, NOW)
+            .is_err());
     }
 
     #[test]
