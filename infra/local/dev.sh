@@ -86,6 +86,11 @@ cat <<MSG
   Notifications:   $LAMBDA_BASE/fps-notifications/ipn  (FPS posts every status change here;
                    each delivery is a line in .dev/fps-sandbox.log and in the ledger's ipn_deliveries)
   Settle sweep:    .venv/bin/cargo-lambda lambda invoke settle-reservations --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT --data-file infra/events/scheduled.json
+  Operator console (checkout-admin; show, list, refund, cancel, redrive — add --json for scripts):
+                   TABLE_NAME=$TABLE_NAME SETTLE_FUNCTION=settle-reservations \\
+                   AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$LAMBDA_PORT AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB \\
+                   AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
+                   cargo run -q -p checkout-admin -- list --state Paid
   Logs:            .dev/functions.log, .dev/fps-sandbox.log
 
   Ctrl-C stops everything.

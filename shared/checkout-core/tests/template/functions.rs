@@ -253,3 +253,43 @@ fn the_settle_function_has_reserved_concurrency_from_a_parameter() {
     assert!((1..=50).contains(&default), "{default}");
     assert_eq!(parameter["MinValue"], json!(1));
 }
+
+/// Issue 15: the operators' policy grants exactly what checkout-admin calls — it reads orders
+/// and invokes the function that holds the FPS keys, and nothing touches the FPS secret.
+#[test]
+fn the_operator_policy_is_what_checkout_admin_calls() {
+    let template = template();
+    let policy = resource(&template, "OperatorPolicy");
+    assert_eq!(policy["Type"], "AWS::IAM::ManagedPolicy");
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("statements");
+    let found: Vec<(Vec<String>, Value)> = statements
+        .iter()
+        .map(|st| {
+            let mut actions: Vec<String> = match &st["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Array(a) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+                other => panic!("Action {other}"),
+            };
+            actions.sort();
+            (actions, st["Resource"].clone())
+        })
+        .collect();
+    let transaction_index =
+        json!({ "Fn::Sub": format!("${{OrderTable.Arn}}/index/{BY_TRANSACTION_ID}") });
+    assert_eq!(
+        found,
+        vec![
+            (
+                vec!["dynamodb:GetItem".to_owned(), "dynamodb:Scan".to_owned()],
+                json!({"Fn::GetAtt": ["OrderTable", "Arn"]})
+            ),
+            (vec!["dynamodb:Query".to_owned()], transaction_index),
+            (
+                vec!["lambda:InvokeFunction".to_owned()],
+                json!({"Fn::GetAtt": ["SettleReservationsFunction", "Arn"]})
+            ),
+        ]
+    );
+}
