@@ -12,8 +12,11 @@ use fps_protocol::cbui::{
 };
 use fps_protocol::ipn::{Ipn, IpnOperation, NotificationType};
 use fps_protocol::signing::SignatureMethod;
-use fps_protocol::xml::{TokenStatus, VerificationStatus};
-use fps_protocol::{CallError, ErrorClass, ErrorCode, FpsClient};
+use fps_protocol::xml::{
+    CancelResponse, PayResponse, RefundResponse, ReserveResponse, SettleResponse, TokenStatus,
+    TransactionResult, VerificationStatus,
+};
+use fps_protocol::{CallError, ErrorClass, ErrorCode, FpsClient, FpsRequest};
 
 use crate::domain::money::Amount;
 use crate::domain::order::PaymentAction;
@@ -192,7 +195,7 @@ impl PaymentGateway for FpsGateway {
     }
 
     async fn charge(&self, charge: Charge<'_>) -> Result<Accepted, GatewayError> {
-        let result = match charge.action {
+        match charge.action {
             PaymentAction::Pay => {
                 let request = Pay {
                     sender_token_id: charge.token_id.to_owned(),
@@ -202,7 +205,7 @@ impl PaymentGateway for FpsGateway {
                     sender_description: None,
                     override_ipn_url: self.override_ipn_url(),
                 };
-                self.client.call(&request).await.map(|r| r.result)
+                self.transaction_call(&request).await
             }
             PaymentAction::Reserve => {
                 let request = Reserve {
@@ -213,14 +216,9 @@ impl PaymentGateway for FpsGateway {
                     sender_description: None,
                     override_ipn_url: self.override_ipn_url(),
                 };
-                self.client.call(&request).await.map(|r| r.result)
+                self.transaction_call(&request).await
             }
         }
-        .map_err(gateway_error)?;
-        Ok(Accepted {
-            transaction_id: result.transaction_id,
-            status: status(result.transaction_status),
-        })
     }
 
     async fn settle(
@@ -233,16 +231,7 @@ impl PaymentGateway for FpsGateway {
             amount,
             override_ipn_url: self.override_ipn_url(),
         };
-        let result = self
-            .client
-            .call(&request)
-            .await
-            .map_err(gateway_error)?
-            .result;
-        Ok(Accepted {
-            transaction_id: result.transaction_id,
-            status: status(result.transaction_status),
-        })
+        self.transaction_call(&request).await
     }
 
     async fn refund(&self, call: RefundCall<'_>) -> Result<Accepted, GatewayError> {
@@ -253,16 +242,7 @@ impl PaymentGateway for FpsGateway {
             caller_description: call.reason.map(|r| payment_reason(&r)),
             override_ipn_url: self.override_ipn_url(),
         };
-        let result = self
-            .client
-            .call(&request)
-            .await
-            .map_err(gateway_error)?
-            .result;
-        Ok(Accepted {
-            transaction_id: result.transaction_id,
-            status: status(result.transaction_status),
-        })
+        self.transaction_call(&request).await
     }
 
     async fn cancel(
@@ -275,16 +255,7 @@ impl PaymentGateway for FpsGateway {
             description: reason.map(|r| payment_reason(&r)),
             override_ipn_url: self.override_ipn_url(),
         };
-        let result = self
-            .client
-            .call(&request)
-            .await
-            .map_err(gateway_error)?
-            .result;
-        Ok(Accepted {
-            transaction_id: result.transaction_id,
-            status: status(result.transaction_status),
-        })
+        self.transaction_call(&request).await
     }
 
     fn read_notice(&self, raw_body: &str) -> Result<Notice, InvalidNotice> {
@@ -374,7 +345,48 @@ impl PaymentGateway for FpsGateway {
     }
 }
 
+/// The answers that carry a transaction: Pay, Reserve, Settle, Refund, Cancel.
+trait TransactionAnswer {
+    fn transaction(self) -> TransactionResult;
+}
+
+macro_rules! transaction_answers {
+    ($($response:ty),*) => {
+        $(impl TransactionAnswer for $response {
+            fn transaction(self) -> TransactionResult {
+                self.result
+            }
+        })*
+    };
+}
+
+transaction_answers!(
+    PayResponse,
+    ReserveResponse,
+    SettleResponse,
+    RefundResponse,
+    CancelResponse
+);
+
 impl FpsGateway {
+    /// Makes a call that answers with a transaction, in the port's words.
+    async fn transaction_call<R>(&self, request: &R) -> Result<Accepted, GatewayError>
+    where
+        R: FpsRequest,
+        R::Response: TransactionAnswer,
+    {
+        let result = self
+            .client
+            .call(request)
+            .await
+            .map_err(gateway_error)?
+            .transaction();
+        Ok(Accepted {
+            transaction_id: result.transaction_id,
+            status: status(result.transaction_status),
+        })
+    }
+
     /// GetTokenByCaller with the order's CallerReference: the single-use token is spent once
     /// a Pay or Reserve used it (FPS reports it Inactive).
     async fn token_spent(&self, order_id: &str) -> Result<bool, GatewayError> {

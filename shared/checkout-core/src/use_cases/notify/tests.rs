@@ -319,3 +319,66 @@ fn only_forward_moves_about_the_awaited_call_are_applied() {
         assert_eq!(moved, expected, "{state:?} + {about:?} {status:?}");
     }
 }
+
+/// Issue 15: a refund's notifications (its own transaction, its CallerReference
+/// `<order>-refund-<n>`) move the refund in flight, and only that one.
+#[tokio::test]
+async fn a_refunds_notifications_complete_the_refund_in_flight() {
+    let w = world();
+    let claimed = w.claimed("o-1", PaymentAction::Pay).await;
+    let paid = claimed
+        .record_transaction(
+            "TX-1",
+            TransactionStatus::Success,
+            None,
+            None,
+            w.clock.now(),
+        )
+        .expect("paid");
+    let lease = Lease {
+        owner: "refund".into(),
+        expires_at: w.clock.now() + time::Duration::seconds(60),
+    };
+    let refunding = paid
+        .claim_refund("r-1", None, "damaged", "ops", lease, w.clock.now())
+        .expect("refund");
+    w.store.put(refunding).await;
+    let other = w.notice(
+        Some("o-1-refund-2"),
+        "TX-R2",
+        NoticeSubject::Refund,
+        TransactionStatus::Success,
+    );
+    assert!(matches!(
+        w.notifications.receive(&other).await,
+        Ok(Received::Ignored(_))
+    ));
+    let pending = w.notice(
+        Some("o-1-refund-1"),
+        "TX-R1",
+        NoticeSubject::Refund,
+        TransactionStatus::Pending,
+    );
+    let success = w.notice(
+        Some("o-1-refund-1"),
+        "TX-R1",
+        NoticeSubject::Refund,
+        TransactionStatus::Success,
+    );
+    let received = w.notifications.receive(&pending).await.expect("pending");
+    assert!(
+        matches!(&received, Received::Applied(o) if o.state == OrderState::RefundPending),
+        "{received:?}"
+    );
+    let received = w.notifications.receive(&success).await.expect("success");
+    let Received::Applied(refunded) = received else {
+        panic!("{received:?}")
+    };
+    assert_eq!(refunded.state, OrderState::Refunded);
+    assert_eq!(refunded.refunds[0].transaction_id.as_deref(), Some("TX-R1"));
+    assert!(matches!(
+        w.notifications.receive(&success).await,
+        Ok(Received::Ignored(_) | Received::Unchanged(_))
+    ));
+    assert_eq!(w.store.order("o-1").await, *refunded);
+}
