@@ -186,12 +186,7 @@ impl PaymentGateway for FpsGateway {
         return_url: &Url,
         ret: &AuthorizationReturn,
     ) -> Result<bool, GatewayError> {
-        let request = VerifySignature {
-            url_end_point: return_url.as_str().to_owned(),
-            http_parameters: ret.raw_query.clone(),
-        };
-        let response = self.client.call(&request).await.map_err(gateway_error)?;
-        Ok(response.result.verification_status == VerificationStatus::Success)
+        self.verify(return_url, &ret.raw_query).await
     }
 
     async fn charge(&self, charge: Charge<'_>) -> Result<Accepted, GatewayError> {
@@ -299,12 +294,7 @@ impl PaymentGateway for FpsGateway {
         end_point: &Url,
         notice: &PaymentNotice,
     ) -> Result<bool, GatewayError> {
-        let request = VerifySignature {
-            url_end_point: end_point.as_str().to_owned(),
-            http_parameters: notice.raw_body.clone(),
-        };
-        let response = self.client.call(&request).await.map_err(gateway_error)?;
-        Ok(response.result.verification_status == VerificationStatus::Success)
+        self.verify(end_point, &notice.raw_body).await
     }
 
     async fn find_authorization(&self, order_id: &str) -> Result<Option<String>, GatewayError> {
@@ -369,6 +359,17 @@ transaction_answers!(
 );
 
 impl FpsGateway {
+    /// VerifySignature: did FPS sign `http_parameters` (a return's query, an IPN's body),
+    /// received at exactly `end_point`?
+    async fn verify(&self, end_point: &Url, http_parameters: &str) -> Result<bool, GatewayError> {
+        let request = VerifySignature {
+            url_end_point: end_point.as_str().to_owned(),
+            http_parameters: http_parameters.to_owned(),
+        };
+        let response = self.client.call(&request).await.map_err(gateway_error)?;
+        Ok(response.result.verification_status == VerificationStatus::Success)
+    }
+
     /// Makes a call that answers with a transaction, in the port's words.
     async fn transaction_call<R>(&self, request: &R) -> Result<Accepted, GatewayError>
     where
