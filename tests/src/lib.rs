@@ -7,7 +7,9 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use checkout_core::adapters::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::adapters::dynamodb::{
+    client_from_env, create_table, DueShards, DynamoOrderStore,
+};
 use checkout_core::adapters::fps::FpsGateway;
 use checkout_core::config::ShopConfig;
 use checkout_core::domain::catalog::{Catalog, PricingRule};
@@ -59,9 +61,18 @@ pub async fn fresh_store() -> Store {
     create_table(&client, &table)
         .await
         .unwrap_or_else(|e| panic!("create table {table}: {e}"));
-    // As deployed (RETENTION_DAYS' default): abandoned and failed orders carry their TTL.
-    DynamoOrderStore::new(client, table).with_retention(Some(RETENTION))
+    // As deployed (RETENTION_DAYS' default): abandoned and failed orders carry their TTL; due
+    // orders are spread over several shards of the due index, so every sweep reads them all.
+    DynamoOrderStore::new(client, table)
+        .with_retention(Some(RETENTION))
+        .with_due_shards(DUE_SHARDS)
 }
+
+/// The due index's shards in the end-to-end stores.
+pub const DUE_SHARDS: DueShards = match DueShards::new(3) {
+    Some(shards) => shards,
+    None => DueShards::ONE,
+};
 
 /// How long the test stores keep abandoned and failed orders.
 pub const RETENTION: time::Duration = time::Duration::days(90);

@@ -8,6 +8,7 @@ use lambda_http::{service_fn, Error, Request};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
+    checkout_core::telemetry::init("cbui-return");
     let service = wiring::web_service_from_env().await?;
     // Events are checked before lambda_http converts them: hostile bytes get a 400, not a panic.
     web::lambda::run(service_fn(|req: Request| {

@@ -26,19 +26,19 @@ pub async fn handle<P: EventPublisher>(
     service: &Service<P>,
     event: Event,
 ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
-    let mut announced: Vec<(String, OrderEvent)> = Vec::new();
+    let mut announced: Vec<(String, OrderEvent, Order)> = Vec::new();
     for record in &event.records {
         match announcement(record) {
-            Ok(Some(event)) => {
+            Ok(Some((event, order))) => {
                 let position = record.change.sequence_number.clone().unwrap_or_default();
-                announced.push((position, event));
+                announced.push((position, event, order));
             }
             Ok(None) => {}
             // A record that does not decode would block the shard for ever: log it and go on.
             Err(e) => error!(error = %e, event_id = %record.event_id, "stream record skipped"),
         }
     }
-    let events: Vec<OrderEvent> = announced.iter().map(|(_, e)| e.clone()).collect();
+    let events: Vec<OrderEvent> = announced.iter().map(|(_, e, _)| e.clone()).collect();
     let published = match service.publisher.publish(&events).await {
         Ok(published) => published,
         Err(e) => {
@@ -52,8 +52,11 @@ pub async fn handle<P: EventPublisher>(
         published,
         "order events"
     );
+    for (_, event, order) in announced.iter().take(published) {
+        checkout_core::telemetry::order_event(event, order);
+    }
     let mut response = DynamoDbEventResponse::default();
-    if let Some((position, _)) = announced.get(published) {
+    if let Some((position, _, _)) = announced.get(published) {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(position.clone());
         response.batch_item_failures.push(failure);
@@ -61,9 +64,9 @@ pub async fn handle<P: EventPublisher>(
     Ok(response)
 }
 
-/// The event a stream record announces, if any: inserts and updates only (a TTL deletion is
-/// not news).
-fn announcement(record: &EventRecord) -> Result<Option<OrderEvent>, StoreError> {
+/// The event a stream record announces, if any, with the order as it now stands: inserts and
+/// updates only (a TTL deletion is not news).
+fn announcement(record: &EventRecord) -> Result<Option<(OrderEvent, Order)>, StoreError> {
     if !matches!(record.event_name.as_str(), "INSERT" | "MODIFY") {
         return Ok(None);
     }
@@ -73,7 +76,7 @@ fn announcement(record: &EventRecord) -> Result<Option<OrderEvent>, StoreError> 
     } else {
         Some(decode(&record.change.old_image)?)
     };
-    Ok(event_for_change(old.as_ref(), &new))
+    Ok(event_for_change(old.as_ref(), &new).map(|event| (event, new)))
 }
 
 /// A stream image as the order it stores (the table's own decoder).

@@ -7,13 +7,14 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
+    checkout_core::telemetry::init("order-events");
     let service = order_events::Service {
         publisher: wiring::event_publisher_from_env().await?,
     };
-    lambda_runtime::run(service_fn(
+    lambda_runtime::run(checkout_core::telemetry::metered(service_fn(
         |event: LambdaEvent<aws_lambda_events::dynamodb::Event>| {
             order_events::handle(&service, event.payload)
         },
-    ))
+    )))
     .await
 }

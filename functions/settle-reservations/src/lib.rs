@@ -137,6 +137,7 @@ impl<S: OrderStore, G: PaymentGateway> Service<S, G> {
             SCHEDULED_EVENT => {
                 let summary = self.settlement.sweep(deadline).await;
                 info!(?summary, "scheduled sweep done");
+                checkout_core::telemetry::sweep(&summary);
                 Ok(Outcome::Swept(summary))
             }
             ORDER_FULFILLED => {

@@ -10,17 +10,18 @@ use settle_reservations::{deadline_from_epoch_ms, Service};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
+    checkout_core::telemetry::init("settle-reservations");
     let (settlement, after_sale) = wiring::settlement_from_env().await?;
     let service = Service {
         settlement,
         after_sale,
     };
-    run(service_fn(
+    run(checkout_core::telemetry::metered(service_fn(
         |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
             let deadline = deadline_from_epoch_ms(event.context.deadline);
             let service = &service;
             async move { service.handle(event.payload, deadline).await }
         },
-    ))
+    )))
     .await
 }

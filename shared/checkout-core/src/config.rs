@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::adapters::dynamodb::DueShards;
 use crate::domain::catalog::{Catalog, PricingRule};
 use crate::domain::order::PaymentAction;
 use fps_protocol::api::{PRODUCTION_API_URL, SANDBOX_API_URL};
@@ -294,6 +295,9 @@ pub struct StoreConfig {
     /// `RETENTION_DAYS` (default 90; `0` keeps every order): how long abandoned and failed
     /// orders stay in the table before its TTL deletes them.
     pub retention: Option<time::Duration>,
+    /// `DUE_SHARDS` (default 1, at most 100): how many partition-key values the `byDue` index
+    /// is spread over. Raise it, never lower it: orders in a dropped shard would not be swept.
+    pub due_shards: DueShards,
 }
 
 impl StoreConfig {
@@ -318,10 +322,27 @@ impl StoreConfig {
                 }
             }),
         };
+        let shards = r.optional("DUE_SHARDS");
+        let due_shards = match shards {
+            None => Some(DueShards::ONE),
+            value => r.parsed("DUE_SHARDS", value, |v| {
+                v.trim()
+                    .parse::<u16>()
+                    .ok()
+                    .and_then(DueShards::new)
+                    .ok_or_else(|| {
+                        format!(
+                            "{v:?} is not a whole number of shards from 1 to {}",
+                            DueShards::MAX
+                        )
+                    })
+            }),
+        };
         r.finish(|| {
             Some(StoreConfig {
                 table_name: table?,
                 retention: retention?,
+                due_shards: due_shards?,
             })
         })
     }
@@ -471,6 +492,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("TABLE_NAME"));
+    }
+
+    #[test]
+    fn due_shards_default_to_one_and_refuse_what_the_sweep_cannot_read() {
+        let read = |shards: &str| {
+            StoreConfig::from_env(&env(&[("TABLE_NAME", "t"), ("DUE_SHARDS", shards)]))
+        };
+        let default = StoreConfig::from_env(&env(&[("TABLE_NAME", "t")])).expect("defaults");
+        assert_eq!(default.due_shards, DueShards::ONE);
+        assert_eq!(read("16").expect("16").due_shards.count(), 16);
+        for bad in ["0", "101", "-1", "four"] {
+            let problem = read(bad).expect_err(bad).to_string();
+            assert!(problem.contains("DUE_SHARDS"), "{bad}: {problem}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`adapters`]: DynamoDB store, in-memory store, the FPS gateway, the AWS SDK setup.
 //! - [`web`]: the HTTP functions' shared layer: pages, responses, headers.
 //! - [`config`], [`wiring`]: configuration from the environment; building it all at init.
+//! - [`telemetry`]: the metrics the functions emit (CloudWatch embedded metric format).
 //! - `testing` (feature `testing`, and this crate's own tests): a scripted gateway, a store
 //!   that fails or races on cue, fixtures — for unit tests here and in the functions.
 //!
@@ -19,6 +20,7 @@ pub mod adapters;
 pub mod config;
 pub mod domain;
 pub mod ports;
+pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod use_cases;

@@ -44,24 +44,42 @@ pub enum InitError {
     Http(#[source] fps_protocol::client::BuildError),
 }
 
-/// JSON logs on stdout (what CloudWatch wants) at the level `RUST_LOG` names (`error`, `warn`,
-/// `info`, `debug`, `trace`; default `info`). One level, not per-module directives: EnvFilter
-/// compiles its directive regex at every cold start (about a millisecond of init here).
+/// JSON logs on stdout (what CloudWatch wants) at the level Lambda's `ApplicationLogLevel` sets
+/// (`AWS_LAMBDA_LOG_LEVEL`), else `RUST_LOG` (locally), else `info`. One level, not per-module
+/// directives: EnvFilter compiles its directive regex at every cold start (about a millisecond
+/// of init here).
 pub fn init_logging() {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|v| {
-            v.trim()
-                .parse::<tracing_subscriber::filter::LevelFilter>()
-                .ok()
-        })
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let level = log_level(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
     // A second init (tests) is harmless: keep the first subscriber.
     let _ = tracing::subscriber::set_global_default(json_logs(level, std::io::stdout));
 }
 
-/// The log format: one JSON object per line, carrying the fields of every span it happens in
-/// (the runtime's `requestId`, the use case's `caller_reference`).
+/// Lambda's levels are `TRACE` … `ERROR` and `FATAL` (which Rust logging does not have: errors
+/// only). Something unreadable falls back to the next source, then to `info`.
+fn log_level(
+    lambda: Option<&str>,
+    rust_log: Option<&str>,
+) -> tracing_subscriber::filter::LevelFilter {
+    use tracing_subscriber::filter::LevelFilter;
+    let parse = |value: &str| -> Option<LevelFilter> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("fatal") {
+            return Some(LevelFilter::ERROR);
+        }
+        value.parse::<LevelFilter>().ok()
+    };
+    lambda
+        .and_then(parse)
+        .or_else(|| rust_log.and_then(parse))
+        .unwrap_or(LevelFilter::INFO)
+}
+
+/// The log format: one JSON object per line with its `timestamp` (RFC 3339, UTC) and the fields
+/// of every span it happens in (the runtime's `requestId` and `xrayTraceId`, the use case's
+/// `caller_reference`, which is the order id).
 fn json_logs<W>(
     level: tracing_subscriber::filter::LevelFilter,
     writer: W,
@@ -77,7 +95,6 @@ where
         .with_current_span(false)
         .with_span_list(true)
         .with_target(false)
-        .without_time()
         .with_writer(writer)
         .finish()
 }
@@ -136,6 +153,7 @@ pub async fn order_store(config: &StoreConfig) -> DynamoOrderStore {
     DynamoOrderStore::from_env(config.table_name.clone())
         .await
         .with_retention(config.retention)
+        .with_due_shards(config.due_shards)
 }
 
 pub fn system_clock() -> Arc<dyn Clock> {
@@ -270,6 +288,32 @@ mod tests {
         assert!(text.contains("req-42"), "{line}");
         assert!(text.contains("o-7"), "{line}");
         assert_eq!(line["level"], "WARN");
+        let stamp = line["timestamp"].as_str().expect("a timestamp");
+        time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+    }
+
+    /// Issue 18 (3): Lambda's ApplicationLogLevel wins over RUST_LOG; FATAL means errors only.
+    #[test]
+    fn the_log_level_follows_lambdas_setting_first() {
+        use tracing_subscriber::filter::LevelFilter as L;
+        let cases = [
+            (Some("DEBUG"), Some("error"), L::DEBUG),
+            (Some("WARN"), None, L::WARN),
+            (Some("FATAL"), None, L::ERROR),
+            (Some("trace"), None, L::TRACE),
+            (Some("loud"), Some("warn"), L::WARN),
+            (None, Some("debug"), L::DEBUG),
+            (None, Some("nonsense"), L::INFO),
+            (None, None, L::INFO),
+        ];
+        for (lambda, rust_log, expected) in cases {
+            assert_eq!(
+                log_level(lambda, rust_log),
+                expected,
+                "{lambda:?} {rust_log:?}"
+            );
+        }
     }
 
     /// Issue 12 (8): a claim never lapses while its FPS call may still land, whatever

@@ -8,8 +8,8 @@
 //! - `get`: strongly consistent GetItem.
 //! - `find_by_transaction_id`: Query on the sparse `byTransactionId` index (eventually
 //!   consistent).
-//! - `due`: Query on the sparse `byDue` index, `dueBucket = "due" AND dueAt <= now`, oldest first
-//!   (eventually consistent); never a Scan.
+//! - `due`: Query on the sparse `byDue` index, `dueBucket = <shard> AND dueAt <= now` for every
+//!   shard at once, merged oldest first (eventually consistent); never a Scan. See [`DueShards`].
 //!
 //! Index reads are eventually consistent: an order can show up in `due` (or be found by its
 //! TransactionId) a moment after it changed. Callers act on such an order only through a
@@ -36,10 +36,12 @@ use crate::domain::order::{Order, OrderState};
 use crate::ports::store::{DuePage, OrderStore, StoreError};
 
 mod cursor;
+mod due;
 pub mod item;
 pub mod table;
 
-pub use item::{attr, order_from_item, order_to_item, Item, DUE_BUCKET};
+pub use due::DueShards;
+pub use item::{attr, order_from_item, order_to_item, Item};
 pub use table::{
     create_table, table_definition, TableCreation, TableDefinition, TableError, BY_DUE,
     BY_TRANSACTION_ID,
@@ -103,6 +105,8 @@ pub struct DynamoOrderStore {
     table: String,
     /// How long abandoned and failed orders are kept (the table's TTL deletes them after).
     retention: Option<time::Duration>,
+    /// How many partition-key values the `byDue` index is spread over.
+    due_shards: DueShards,
 }
 
 impl DynamoOrderStore {
@@ -111,7 +115,15 @@ impl DynamoOrderStore {
             client,
             table: table.into(),
             retention: None,
+            due_shards: DueShards::ONE,
         }
+    }
+
+    /// Spreads due orders over `shards` partition-key values of the `byDue` index (the sweep
+    /// reads them all); see `docs/scaling.md`.
+    pub fn with_due_shards(mut self, shards: DueShards) -> Self {
+        self.due_shards = shards;
+        self
     }
 
     /// Abandoned and failed orders carry `expiresAt` = their last change + `retention`, which
@@ -167,6 +179,12 @@ impl DynamoOrderStore {
     /// The item written for `order`, with its TTL attribute when it is deletable.
     fn item(&self, order: &Order) -> Result<Item, StoreError> {
         let mut item = order_to_item(order)?;
+        if item.contains_key(attr::DUE_BUCKET) {
+            item.insert(
+                attr::DUE_BUCKET.into(),
+                AttributeValue::S(self.due_shards.bucket_for(&order.caller_reference)),
+            );
+        }
         if let Some(at) = self.retention.and_then(|r| order.deletable_after(r)) {
             item.insert(
                 attr::EXPIRES_AT.into(),
@@ -202,6 +220,40 @@ impl DynamoOrderStore {
             ),
             source: Box::new(err),
         }
+    }
+
+    /// Up to `share` due orders of one shard after `start`, oldest first, and whether it has
+    /// more. Asks for one more than its share: if it comes, there is more, and an empty last
+    /// page is never handed out.
+    async fn query_due_shard(
+        &self,
+        shard: u16,
+        now_text: &str,
+        share: u32,
+        start: Option<cursor::IndexKey>,
+    ) -> Result<Option<due::ShardAnswer>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_DUE)
+            .key_condition_expression("#bucket = :bucket AND #due <= :now")
+            .expression_attribute_names("#bucket", attr::DUE_BUCKET)
+            .expression_attribute_names("#due", attr::DUE_AT)
+            .expression_attribute_values(":bucket", AttributeValue::S(DueShards::bucket(shard)))
+            .expression_attribute_values(":now", AttributeValue::S(now_text.to_owned()))
+            .scan_index_forward(true)
+            .limit(i32::try_from(share.saturating_add(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| self.unavailable("Query", e))?;
+        let share = usize::try_from(share).unwrap_or(usize::MAX);
+        let mut items = output.items.unwrap_or_default();
+        // Past its share, or stopped at DynamoDB's 1 MB page: the shard has more.
+        let more = items.len() > share || output.last_evaluated_key.is_some();
+        items.truncate(share);
+        Ok(Some(due::ShardAnswer { items, more }))
     }
 
     /// PutItem under the condition `conditional` adds. `Ok(false)`: the condition failed on
@@ -342,45 +394,36 @@ impl OrderStore for DynamoOrderStore {
         page_size: u32,
         cursor: Option<String>,
     ) -> Result<DuePage, StoreError> {
-        // Ask for one more than the page: if it comes, there is a next page, and an empty
-        // last page is never handed out (as in the memory store).
         let size = page_size.clamp(1, 10_000);
-        let start = cursor.as_deref().map(cursor::decode).transpose()?;
+        let positions = match cursor.as_deref() {
+            Some(cursor) => cursor::decode(cursor, self.due_shards)?,
+            None => vec![cursor::ShardPosition::Start; usize::from(self.due_shards.count())],
+        };
         let now_text = item::format_timestamp(now).map_err(|reason| StoreError::Unavailable {
             context: format!("the due index cannot be read as of {now}"),
             source: reason.into(),
         })?;
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_DUE)
-            .key_condition_expression("#bucket = :bucket AND #due <= :now")
-            .expression_attribute_names("#bucket", attr::DUE_BUCKET)
-            .expression_attribute_names("#due", attr::DUE_AT)
-            .expression_attribute_values(":bucket", AttributeValue::S(DUE_BUCKET.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::S(now_text))
-            .scan_index_forward(true)
-            .limit(i32::try_from(size + 1).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| self.unavailable("Query", e))?;
-
-        let items = output.items();
-        let size = usize::try_from(size).unwrap_or(usize::MAX);
-        let page = &items[..items.len().min(size)];
-        let next = if items.len() > size {
-            page.last().map(cursor::encode).transpose()?
-        } else {
-            // Fewer than asked but a LastEvaluatedKey: DynamoDB stopped at its 1 MB page.
-            output
-                .last_evaluated_key()
-                .map(cursor::encode)
-                .transpose()?
-        };
-        let mut orders = Vec::with_capacity(page.len());
-        for item in page {
+        let active = positions
+            .iter()
+            .filter(|p| **p != cursor::ShardPosition::Done)
+            .count();
+        let share = due::share(size, active);
+        // Every shard that has more, at once: a page costs one round trip however many shards.
+        let answers =
+            futures::future::try_join_all((0_u16..).zip(&positions).map(|(shard, position)| {
+                let start = match position {
+                    cursor::ShardPosition::Done => {
+                        return futures::future::Either::Left(futures::future::ready(Ok(None)))
+                    }
+                    cursor::ShardPosition::Start => None,
+                    cursor::ShardPosition::After(key) => Some(key.clone()),
+                };
+                futures::future::Either::Right(self.query_due_shard(shard, &now_text, share, start))
+            }))
+            .await?;
+        let page = due::merge(&positions, answers, size)?;
+        let mut orders = Vec::with_capacity(page.items.len());
+        for item in &page.items {
             match order_from_item(item) {
                 Ok(order) => orders.push(order),
                 Err(e) => {
@@ -388,6 +431,9 @@ impl OrderStore for DynamoOrderStore {
                 }
             }
         }
-        Ok(DuePage { orders, next })
+        Ok(DuePage {
+            orders,
+            next: cursor::encode(&page.next)?,
+        })
     }
 }

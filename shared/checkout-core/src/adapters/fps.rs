@@ -376,12 +376,27 @@ impl FpsGateway {
         R: FpsRequest,
         R::Response: TransactionAnswer,
     {
-        let result = self
+        let answer = self
             .client
             .call(request)
             .await
-            .map_err(gateway_error)?
-            .transaction();
+            .map_err(gateway_error)
+            .map(|response| response.transaction());
+        let outcome = match &answer {
+            Ok(result) => match status(result.transaction_status) {
+                TransactionStatus::Success | TransactionStatus::Reserved => "Accepted",
+                TransactionStatus::Pending => "Pending",
+                TransactionStatus::Failure | TransactionStatus::Cancelled => "Declined",
+            },
+            Err(GatewayError::Refused { code, .. }) => {
+                crate::telemetry::decline(code);
+                "Refused"
+            }
+            Err(GatewayError::OutcomeUnknown(_)) => "OutcomeUnknown",
+            Err(GatewayError::NotSent(_)) => "NotSent",
+        };
+        crate::telemetry::fps_call(R::ACTION, outcome);
+        let result = answer?;
         Ok(Accepted {
             transaction_id: result.transaction_id,
             status: status(result.transaction_status),

@@ -316,6 +316,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
     ) -> Result<Completion, CompleteError> {
         if !ret.signed {
             warn!("return without FPS signature fields");
+            crate::telemetry::forged_return();
             return Err(CompleteError::Forged);
         }
         // The order first: a return for an order we do not have, or a refresh of one already
@@ -338,6 +339,7 @@ impl<S: OrderStore, G: PaymentGateway> Checkout<S, G> {
                 Ok(true) => {}
                 Ok(false) => {
                     warn!("VerifySignature: Failure");
+                    crate::telemetry::forged_return();
                     return Err(CompleteError::Forged);
                 }
                 Err(e) => return Err(CompleteError::GatewayUnavailable(e)),

@@ -72,6 +72,7 @@ impl<S: OrderStore, G: PaymentGateway> Notifications<S, G> {
         };
         if !notice.signed {
             warn!("notification without FPS signature fields");
+            crate::telemetry::forged_notification();
             return Err(NoticeError::Forged);
         }
         let span = tracing::info_span!("notification", caller_reference = notice.order_id.as_deref().unwrap_or(""), transaction_id = %notice.transaction_id, status = notice.status.as_str());
@@ -102,6 +103,7 @@ impl<S: OrderStore, G: PaymentGateway> Notifications<S, G> {
                     Ok(true) => verified = true,
                     Ok(false) => {
                         warn!("VerifySignature: Failure");
+                        crate::telemetry::forged_notification();
                         return Err(NoticeError::Forged);
                     }
                     Err(e) => return Err(NoticeError::GatewayUnavailable(e)),

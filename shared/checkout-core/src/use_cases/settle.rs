@@ -88,6 +88,9 @@ pub struct SweepSummary {
     pub errors: u32,
     /// The sweep stopped early to stay inside its deadline.
     pub out_of_time: bool,
+    /// How long the longest-waiting order it saw had been due, in seconds (0: none was due).
+    /// The due index hands out each shard's oldest first, so this is the oldest of them all.
+    pub oldest_due_seconds: u64,
 }
 
 impl SweepSummary {
@@ -283,9 +286,14 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         // makes it due at once): FPS gets asked about it by the next sweep, not seconds later.
         let seen = std::sync::Mutex::new(HashSet::new());
         let seen = &seen;
+        let oldest_due = std::sync::Mutex::new(None::<OffsetDateTime>);
+        let oldest_due = &oldest_due;
         let outcomes = pages
             .flatten()
             .filter(move |order| {
+                if let (Some(due), Ok(mut oldest)) = (order.due_at(), oldest_due.lock()) {
+                    *oldest = Some(oldest.map_or(due, |o| o.min(due)));
+                }
                 let first = seen
                     .lock()
                     .map(|mut seen| seen.insert(order.caller_reference.clone()))
@@ -315,6 +323,9 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
         }
         if tokio::time::Instant::now() >= stop_at {
             summary.out_of_time = true;
+        }
+        if let Some(due) = oldest_due.lock().ok().and_then(|o| *o) {
+            summary.oldest_due_seconds = u64::try_from((as_of - due).whole_seconds()).unwrap_or(0);
         }
         info!(?summary, "sweep finished");
         summary

@@ -24,7 +24,7 @@ where
     R: IntoResponse,
     E: std::fmt::Debug + Into<lambda_http::lambda_runtime::Diagnostic>,
 {
-    lambda_http::lambda_runtime::run(adapter(handler)).await
+    lambda_http::lambda_runtime::run(crate::telemetry::metered(adapter(handler))).await
 }
 
 /// lambda_http's adapter behind the check (what [`run`] serves; tests call it directly).

@@ -2,7 +2,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use checkout_core::adapters::dynamodb::attr;
+use aws_sdk_dynamodb::types::AttributeValue;
+use checkout_core::adapters::dynamodb::{attr, DueShards};
 use checkout_core::adapters::memory::MemoryStore;
 use checkout_core::domain::order::{Order, OrderState, PaymentAction};
 use checkout_core::domain::payment::TransactionStatus;
@@ -260,4 +261,72 @@ async fn orders_leaving_the_due_set_between_pages_do_not_hide_others() {
     let expected: Vec<String> = (0..9).map(|i| format!("due-{i}")).collect();
     assert_eq!(walk(&memory).await, expected, "in-memory store");
     assert_eq!(walk(&dynamo).await, expected, "DynamoDB store");
+}
+
+/// Issue 18 (4): with the index spread over several partition-key values, a pass over the
+/// pages still hands out every due order exactly once, never an empty page nor more than asked,
+/// each page oldest due first; and the orders really are spread over the shards.
+#[tokio::test]
+async fn a_sharded_due_index_hands_out_every_due_order_exactly_once() {
+    let store = store().await.with_due_shards(DueShards::new(4).expect("4"));
+    let mut due = BTreeSet::new();
+    for i in 0..30 {
+        let id = format!("due-{i:02}");
+        store
+            .create(&in_state(&id, OrderState::PaymentPending, |o| {
+                o.updated_at = NOW - Duration::minutes(i64::from(i % 7));
+            }))
+            .await
+            .unwrap();
+        due.insert(id);
+    }
+    store
+        .create(&in_state("never", OrderState::Paid, |_| {}))
+        .await
+        .unwrap();
+    let mut buckets = BTreeSet::new();
+    for id in &due {
+        match raw_item(&store, id).await.get(attr::DUE_BUCKET) {
+            Some(AttributeValue::S(bucket)) => buckets.insert(bucket.clone()),
+            other => panic!("{id}: dueBucket {other:?}"),
+        };
+    }
+    assert_eq!(buckets.len(), 4, "spread over every shard: {buckets:?}");
+
+    for page_size in [1, 3, 7, 30, 100] {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        for _ in 0..=30 {
+            let page = store.due(NOW, page_size, cursor).await.unwrap();
+            assert!(!page.orders.is_empty(), "never an empty page ({page_size})");
+            assert!(page.orders.len() <= page_size as usize, "{page_size}");
+            let dues: Vec<_> = page.orders.iter().map(|o| o.due_at()).collect();
+            assert!(
+                dues.windows(2).all(|w| w[0] <= w[1]),
+                "oldest first: {dues:?}"
+            );
+            seen.extend(page.orders.into_iter().map(|o| o.caller_reference));
+            cursor = page.next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert!(cursor.is_none(), "runaway paging ({page_size})");
+        let unique: BTreeSet<String> = seen.iter().cloned().collect();
+        assert_eq!(seen.len(), 30, "exactly once ({page_size}): {seen:?}");
+        assert_eq!(unique, due, "{page_size}");
+    }
+
+    // The first page has each shard's oldest: the sweep's oldest-due figure is right.
+    let first = store.due(NOW, 4, None).await.unwrap();
+    let oldest = first.orders.iter().filter_map(Order::due_at).min();
+    assert_eq!(oldest, Some(NOW - Duration::minutes(6)));
+
+    // A cursor made for another shard count is refused, not misread.
+    let one_shard = store.clone().with_due_shards(DueShards::ONE);
+    let cursor = store.due(NOW, 1, None).await.unwrap().next.expect("more");
+    assert!(matches!(
+        one_shard.due(NOW, 1, Some(cursor)).await,
+        Err(StoreError::Corrupt { .. })
+    ));
 }

@@ -148,7 +148,8 @@ fn functions_get_the_configuration_their_code_reads() {
         "TABLE_NAME",
         "FPS_ENVIRONMENT",
         "FPS_CREDENTIALS_SECRET_ARN",
-        "RUST_LOG",
+        "DUE_SHARDS",
+        "METRICS_NAMESPACE",
     ];
     let shop = [
         "PAYMENT_ACTION",

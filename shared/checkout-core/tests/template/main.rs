@@ -4,6 +4,7 @@
 
 mod events;
 mod functions;
+mod observability;
 mod order_table;
 mod routes;
 mod support;

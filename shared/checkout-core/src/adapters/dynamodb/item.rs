@@ -93,7 +93,7 @@ pub mod attr {
     /// A fresh id per conditional write: a retried attempt carries the same one, so a failed
     /// condition that finds it stored means the write had already committed.
     pub const WRITE_ID: &str = "writeId";
-    /// Partition key of the sparse `byDue` index: [`super::DUE_BUCKET`] while the order is due.
+    /// Partition key of the sparse `byDue` index: the order's shard while it is due.
     pub const DUE_BUCKET: &str = "dueBucket";
     /// Sort key of the sparse `byDue` index: when the sweep must next look at the order.
     pub const DUE_AT: &str = "dueAt";
@@ -116,10 +116,6 @@ pub mod attr {
     pub const LINE_QUANTITY: &str = "quantity";
     pub const LINE_TOTAL: &str = "lineTotal";
 }
-
-/// The one value of `dueBucket`. A single partition is plenty for one shop's due orders (the
-/// index holds only what is due right now or soon); shard it if that ever stops being true.
-pub const DUE_BUCKET: &str = "due";
 
 /// `2024-05-01T12:00:00.000000000Z`: always UTC, always nine fractional digits, so the text
 /// sorts as the instants do (years 0000–9999) and round-trips to the nanosecond.
@@ -234,7 +230,8 @@ pub fn order_to_item(order: &Order) -> Result<Item, StoreError> {
     item.insert(attr::UPDATED_AT.into(), time(order.updated_at)?);
     item.insert(attr::VERSION.into(), n(order.version));
     if let Some(due) = order.due_at() {
-        item.insert(attr::DUE_BUCKET.into(), s(DUE_BUCKET));
+        // Shard 0; the store writes the order's own shard ([`super::due::DueShards`]).
+        item.insert(attr::DUE_BUCKET.into(), s(super::due::FIRST_BUCKET));
         item.insert(attr::DUE_AT.into(), time(due)?);
     }
     Ok(item)

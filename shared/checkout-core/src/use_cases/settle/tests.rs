@@ -683,3 +683,30 @@ async fn no_authorisation_is_looked_for_again_then_abandoned() {
         .iter()
         .all(|c| matches!(c, Call::FindAuthorization(_))));
 }
+
+/// Issue 18 (1): the sweep reports how long its longest-waiting order had been due.
+#[tokio::test]
+async fn the_sweep_reports_how_long_the_oldest_due_order_waited() {
+    let w = world();
+    assert_eq!(w.sweep().await.oldest_due_seconds, 0, "nothing due");
+    for (id, minutes_ago) in [("o-1", 3), ("o-2", 9)] {
+        let pending = w
+            .claimed(id, PaymentAction::Pay)
+            .record_transaction(
+                &format!("TX-{id}"),
+                TransactionStatus::Pending,
+                None,
+                None,
+                w.now(),
+            )
+            .expect("pending");
+        w.stored(pending).await;
+        w.clock.advance(time::Duration::minutes(9 - minutes_ago));
+    }
+    w.clock.advance(time::Duration::minutes(3));
+    w.gateway
+        .status_answers(Answer::Accept(TransactionStatus::Pending));
+    let summary = w.sweep().await;
+    assert_eq!(summary.examined, 2, "{summary:?}");
+    assert_eq!(summary.oldest_due_seconds, 9 * 60, "{summary:?}");
+}

@@ -67,7 +67,7 @@ fn sparse_index_keys_are_absent_unless_they_apply() {
         .unwrap();
     let item = order_to_item(&charging).unwrap();
     assert!(!has(&item, attr::TRANSACTION_ID));
-    assert_eq!(item[attr::DUE_BUCKET], s(DUE_BUCKET));
+    assert_eq!(item[attr::DUE_BUCKET], s(super::super::due::FIRST_BUCKET));
     assert_eq!(
         item[attr::DUE_AT],
         s("2024-05-01T12:00:31.000000000Z"),
