@@ -13,4 +13,9 @@ source infra/local/private-moto.sh
 start_private_moto test
 echo "test: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
 
+# The functions' own binaries, for the tests that run them under the Lambda Runtime Interface
+# Emulator (tests/tests/deployed.rs). Debug builds: never release inside `make test`.
+cargo build --quiet --bins -p start-checkout -p cbui-return -p settle-reservations \
+    -p fps-notifications -p order-events
+
 cargo nextest run --workspace --no-fail-fast "$@"
