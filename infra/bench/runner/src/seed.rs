@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use checkout_core::adapters::dynamodb::{client_from_env, create_table, DynamoOrderStore};
+use checkout_core::adapters::dynamodb::{
+    client_from_env, create_table, DueShards, DynamoOrderStore,
+};
 use checkout_core::adapters::fps::FpsGateway;
 use checkout_core::domain::catalog::{CartLine, Catalog, PricingRule};
 use checkout_core::domain::order::{OrderState, PaymentAction};
@@ -90,7 +92,17 @@ impl Seeder<DynamoOrderStore> {
         table: &str,
         action: PaymentAction,
     ) -> Result<Self, Error> {
-        let store = DynamoOrderStore::new(client_from_env().await, table);
+        Self::on_sharded_table(sandbox, table, action, DueShards::ONE).await
+    }
+
+    /// Seeds `table`, its due orders spread over `shards` (as functions with DUE_SHARDS write).
+    pub async fn on_sharded_table(
+        sandbox: &SandboxHandle,
+        table: &str,
+        action: PaymentAction,
+        shards: DueShards,
+    ) -> Result<Self, Error> {
+        let store = DynamoOrderStore::new(client_from_env().await, table).with_due_shards(shards);
         Self::new(sandbox, store, action)
     }
 }

@@ -14,6 +14,7 @@ mod warm;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use checkout_core::adapters::dynamodb::DueShards;
 use checkout_core::domain::order::PaymentAction;
 use fps_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use url::Url;
@@ -79,7 +80,10 @@ pub(crate) async fn run(cli: Cli) -> Result<Report, Error> {
         bench.warm_runs().await?;
     }
     if settle {
-        bench.settle_throughput().await?;
+        bench.settle_throughput(DueShards::ONE).await?;
+        bench
+            .settle_throughput(DueShards::new(8).ok_or("8 due shards")?)
+            .await?;
     }
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
