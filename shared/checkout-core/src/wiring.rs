@@ -145,6 +145,7 @@ pub async fn fps_gateway(
     let mut client_config = ClientConfig::new(config.api_url.clone(), credentials);
     client_config.overall_timeout = config.overall_timeout;
     client_config.attempt_timeout = config.overall_timeout.min(client_config.attempt_timeout);
+    client_config.extra_root_pem = crate::adapters::aws::bench_trust_root();
     let client = FpsClient::new(client_config, clock).map_err(InitError::Http)?;
     Ok(FpsGateway::new(client, config.cbui_url.clone()).with_ipn_url(config.ipn_url.clone()))
 }

@@ -37,6 +37,9 @@ pub struct ClientConfig {
     pub overall_timeout: Duration,
     /// When an attempt's failure is worth sending the same request again.
     pub retry: RetryPolicy,
+    /// A root certificate (PEM) to trust besides the public ones: the bench's development CA
+    /// in front of the emulator. `None` in production.
+    pub extra_root_pem: Option<Vec<u8>>,
 }
 
 impl ClientConfig {
@@ -50,6 +53,7 @@ impl ClientConfig {
             attempt_timeout: Duration::from_secs(8),
             overall_timeout: Duration::from_secs(20),
             retry: RetryPolicy::default(),
+            extra_root_pem: None,
         }
     }
 }
@@ -133,11 +137,14 @@ impl std::fmt::Debug for FpsClient {
 
 impl FpsClient {
     pub fn new(config: ClientConfig, clock: Arc<dyn Clock>) -> Result<Self, BuildError> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.attempt_timeout)
-            .pool_idle_timeout(Duration::from_secs(50))
-            .build()?;
+            .pool_idle_timeout(Duration::from_secs(50));
+        if let Some(pem) = &config.extra_root_pem {
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(pem)?);
+        }
+        let http = http.build()?;
         Ok(Self {
             http,
             config: Arc::new(config),

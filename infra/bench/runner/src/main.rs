@@ -4,6 +4,7 @@
 //!
 //! Run through `infra/local/bench.sh` (it builds the binaries and starts moto).
 
+mod cost;
 mod events;
 mod phases;
 mod process;
@@ -12,6 +13,7 @@ mod report;
 mod seed;
 mod stats;
 mod stub;
+mod tls;
 
 use std::path::PathBuf;
 
@@ -39,7 +41,11 @@ pub struct Cli {
     #[arg(long, default_value = "target/lambda")]
     lambda_dir: PathBuf,
     /// Which phases to run (a subset is for quick looks while working on one thing).
-    #[arg(long, value_delimiter = ',', default_value = "init,size,warm,settle")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "init,size,warm,cold,settle"
+    )]
     phases: Vec<String>,
     /// Print the calls of the first N warm invocations of each function (timeline).
     #[arg(long, default_value_t = 0)]

@@ -62,6 +62,28 @@ impl Running {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// CPU time (user + system) the process has used so far, in nanoseconds: the sum of its
+    /// live threads' `/proc/<pid>/task/<tid>/schedstat` (nanosecond resolution, where
+    /// `/proc/<pid>/stat` counts 10 ms ticks). The functions run one thread (tokio's current-
+    /// thread runtime) plus blocking-pool threads for DNS, which live 10 s after their last
+    /// use: longer than any gap in a warm run.
+    pub fn cpu_time(&self) -> Option<std::time::Duration> {
+        let pid = self.child.id()?;
+        let mut total: u64 = 0;
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .flatten()
+        {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Some(std::time::Duration::from_nanos(total))
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }

@@ -56,15 +56,26 @@ pub async fn operator_sdk_config(timeouts: TimeoutConfig) -> SdkConfig {
         .await
 }
 
-/// TLS trusting only [`AMAZON_TRUST_SERVICES_ROOTS`].
+/// `BENCH_TRUST_ROOT_PEM`: a PEM file whose root the functions also trust. Only `make bench`
+/// sets it, to put TLS with its own development CA in front of moto and the emulator; a
+/// deployed function never has it.
+pub const BENCH_TRUST_ROOT_VARIABLE: &str = "BENCH_TRUST_ROOT_PEM";
+
+/// The bench's extra root, when `BENCH_TRUST_ROOT_PEM` names a readable file.
+pub fn bench_trust_root() -> Option<Vec<u8>> {
+    let path = std::env::var_os(BENCH_TRUST_ROOT_VARIABLE)?;
+    std::fs::read(path).ok()
+}
+
+/// TLS trusting only [`AMAZON_TRUST_SERVICES_ROOTS`] (and the bench's root when it is set).
 pub fn amazon_tls_context() -> Result<TlsContext, aws_smithy_http_client::HttpClientError> {
-    TlsContext::builder()
-        .with_trust_store(
-            TrustStore::empty()
-                .with_native_roots(false)
-                .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes()),
-        )
-        .build()
+    let mut roots = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes());
+    if let Some(pem) = bench_trust_root() {
+        roots = roots.with_pem_certificate(pem);
+    }
+    TlsContext::builder().with_trust_store(roots).build()
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! is in its own file.
 
 mod checks;
+mod cold;
+mod costs;
 mod init;
 mod profile;
 mod settle;
@@ -19,6 +21,7 @@ use checkout_core::domain::order::PaymentAction;
 use fps_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use url::Url;
 
+use crate::cost::Path;
 use crate::process::Function;
 use crate::proxy::{self, Recorder, Service};
 use crate::report::{machine, Report};
@@ -31,8 +34,17 @@ const RETURN: &str = "cbui-return";
 const SETTLE: &str = "settle-reservations";
 const FUNCTIONS: [&str; 3] = [START, RETURN, SETTLE];
 
+/// Figures one phase measures and a later one (the cost table) uses.
+#[derive(Default)]
+struct Measured {
+    baseline_cpu: Option<std::time::Duration>,
+    cpu: std::collections::BTreeMap<Path, std::time::Duration>,
+    waits: std::collections::BTreeMap<Path, usize>,
+}
+
 struct Bench {
     cli: Cli,
+    measured: Measured,
     sandbox: SandboxHandle,
     recorder: Arc<Recorder>,
     fps_proxy: Url,
@@ -54,6 +66,7 @@ pub(crate) async fn run(cli: Cli) -> Result<Report, Error> {
     std::fs::create_dir_all(&logs)?;
     let mut bench = Bench {
         cli,
+        measured: Measured::default(),
         sandbox,
         recorder,
         fps_proxy,
@@ -64,10 +77,11 @@ pub(crate) async fn run(cli: Cli) -> Result<Report, Error> {
     };
     println!("bench: the functions next to {BASELINE} on {}", machine());
     let wanted = |phase: &str| bench.cli.phases.iter().any(|p| p == phase);
-    let (init, size, warm, settle) = (
+    let (init, size, warm, cold, settle) = (
         wanted("init"),
         wanted("size"),
         wanted("warm"),
+        wanted("cold"),
         wanted("settle"),
     );
     if init {
@@ -79,11 +93,17 @@ pub(crate) async fn run(cli: Cli) -> Result<Report, Error> {
     if warm {
         bench.warm_runs().await?;
     }
+    if cold {
+        bench.cold_first_requests().await?;
+    }
     if settle {
         bench.settle_throughput(DueShards::ONE).await?;
         bench
             .settle_throughput(DueShards::new(8).ok_or("8 due shards")?)
             .await?;
+    }
+    if warm {
+        bench.cost_table();
     }
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)

@@ -13,7 +13,9 @@ use fps_sandbox::FaultKind;
 
 use super::checks::ok;
 use super::profile::Profile;
+use super::warm::cpu_text;
 use super::{Bench, SETTLE};
+use crate::cost::Path;
 use crate::events;
 use crate::proxy::Service;
 use crate::report::Line;
@@ -59,9 +61,15 @@ impl Bench {
         let running = settle.spawn(&stub.api_address(), &self.log("settle-sweep"))?;
         stub.wait_for_start(Duration::from_secs(10)).await?;
         self.recorder.take();
+        let cpu_before = running.cpu_time().unwrap_or_default();
         let answer = stub
             .invoke(&events::scheduled()?, Duration::from_secs(900))
             .await?;
+        let cpu = running
+            .cpu_time()
+            .unwrap_or_default()
+            .saturating_sub(cpu_before)
+            / u32::try_from(n.max(1)).unwrap_or(u32::MAX);
         running.stop().await;
         control.clear_faults().await?;
         ok(&answer).map_err(|e| format!("sweep: {e}: {}", answer.body))?;
@@ -116,6 +124,28 @@ impl Bench {
             settings.concurrency,
         ));
 
+        if k == 1 {
+            self.measured.cpu.insert(Path::SweepOrder, cpu);
+            let line = Line::new(
+                "CPU per invocation",
+                &format!("{SETTLE} ({})", Path::SweepOrder.label()),
+                match self.measured.baseline_cpu {
+                    Some(base) => format!(
+                        "{} ({:.1}×)",
+                        cpu_text(cpu),
+                        cpu.as_secs_f64() / base.as_secs_f64().max(1e-12)
+                    ),
+                    None => cpu_text(cpu),
+                },
+            );
+            self.report.push(match self.measured.baseline_cpu {
+                Some(base) => line.baseline(cpu_text(base)).target(
+                    "≤ 2× baseline",
+                    cpu.as_secs_f64() <= 2.0 * base.as_secs_f64(),
+                ),
+                None => line,
+            });
+        }
         if k > 1 {
             return Ok(());
         }
