@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test lint fmt dev bench build clean-dev
+.PHONY: help setup test lint fmt dev bench build clean-dev chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,9 @@ sam-build: ## sam build: the three functions for AWS Lambda (arm64, release) via
 
 bench: setup ## cold start, size, memory, round trips, latency, settle throughput vs a hello-world baseline (minutes; writes target/bench/report.md)
 	@bash infra/local/bench.sh
+
+chaos: setup ## the chaos campaign: SEED=… ORDERS=… (default 1,000), faults, kills, duplicates; exits 1 on any violation
+	@SEED="$(SEED)" ORDERS="$(ORDERS)" bash infra/local/chaos.sh
 
 dev: ## the local stack: moto, the FPS emulator and the functions (cargo lambda watch); prints the shop URL
 	@bash infra/local/dev.sh

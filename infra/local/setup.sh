@@ -192,3 +192,22 @@ ensure_browser() {
 if [[ "${SETUP_BROWSER:-1}" == "1" ]]; then
     ensure_browser
 fi
+
+# --- dynalite (only for DYNAMODB_SECOND_OPINION=dynalite) -------------------------------------------
+# A second DynamoDB implementation (npm), so the store and use-case tests cannot lean on moto's
+# quirks. Pinned; installed under .venv-tools/node, skipped when that version is there.
+DYNALITE_VERSION=4.0.0
+ensure_dynalite() {
+    local prefix=.venv-tools/node
+    if [[ -x "$prefix/node_modules/.bin/dynalite" ]] \
+        && grep -q "\"version\": \"$DYNALITE_VERSION\"" "$prefix/node_modules/dynalite/package.json"; then
+        echo "setup: dynalite $DYNALITE_VERSION already installed"
+        return 0
+    fi
+    echo "setup: installing dynalite $DYNALITE_VERSION into $prefix"
+    npm install --prefix "$prefix" --no-audit --no-fund --silent "dynalite@$DYNALITE_VERSION"
+}
+
+if [[ "${DYNAMODB_SECOND_OPINION:-}" == "dynalite" ]]; then
+    ensure_dynalite
+fi

@@ -2,6 +2,8 @@
 //! fresh table on moto's DynamoDB server, and the two HTTP functions' handlers served over real
 //! HTTP (the same `handle` the Lambda runtime calls; only the runtime adapter differs).
 
+pub mod chaos;
+
 use std::sync::Arc;
 
 use axum::body::Bytes;

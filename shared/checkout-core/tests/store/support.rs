@@ -34,6 +34,25 @@ pub fn require_moto() {
     }
 }
 
+/// DynamoDB features a second-opinion server is known to lack (issue 17 (4)).
+const GAPS: &[(&str, &str)] = &[
+    ("dynalite", "Streams"),
+    ("dynalite", "ReturnValuesOnConditionCheckFailure"),
+];
+
+/// `DYNAMODB_SECOND_OPINION` names the server the suite runs against instead of moto
+/// (`dynalite`). True when that server lacks `feature`: the caller skips what needs it, and the
+/// reason is printed. Unknown servers skip nothing.
+pub fn second_opinion_lacks(feature: &str) -> bool {
+    let server = std::env::var("DYNAMODB_SECOND_OPINION").unwrap_or_default();
+    let lacks = GAPS.contains(&(server.as_str(), feature));
+    if lacks {
+        println!("SKIPPED on {server}: it does not implement {feature}");
+        eprintln!("SKIPPED on {server}: it does not implement {feature}");
+    }
+    lacks
+}
+
 pub fn table_name() -> String {
     format!("orders-test-{}", uuid::Uuid::new_v4().simple())
 }
