@@ -86,6 +86,8 @@ pub struct StackOptions {
     /// Pay, Reserve and Settle ask FPS to post notifications to the stack's `/ipn` (off by
     /// default: most tests want the sweep alone to move pending orders, deterministically).
     pub notifications: bool,
+    /// `PARTIAL_SETTLEMENT`: `OrderFulfilled` may settle less than the reserve.
+    pub partial_settlement: bool,
 }
 
 impl StackOptions {
@@ -95,6 +97,7 @@ impl StackOptions {
             pricing: PRICING,
             sandbox: SandboxConfig::for_tests(),
             notifications: false,
+            partial_settlement: false,
         }
     }
 }
@@ -338,6 +341,7 @@ impl Stack {
                 app_clock.clone(),
                 SweepSettings {
                     stop_before_deadline: std::time::Duration::from_secs(1),
+                    partial_settlement: options.partial_settlement,
                     ..SweepSettings::default()
                 },
             ),

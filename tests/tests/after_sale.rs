@@ -216,3 +216,92 @@ async fn a_settled_reserve_is_refunded() {
     assert_eq!(refunds[0].amount, order.amount());
     stack.shutdown().await;
 }
+
+/// A reserved order (the sample cart, $41.87, by card), confirmed by the sweep.
+async fn reserved(stack: &Stack) -> String {
+    let (cr, back) = stack
+        .returned_from_cbui(&e2e_tests::sample_cart(), Persona::Card)
+        .await;
+    stack.page(&back).await;
+    stack.advance_emulator(Duration::from_secs(2)).await;
+    stack.sweep().await;
+    assert_eq!(stack.order(&cr).await.state, OrderState::Reserved);
+    cr
+}
+
+/// What FPS settled for the order's reserve.
+async fn settled_at_fps(stack: &Stack, cr: &str) -> Option<String> {
+    let ledger = stack.control.ledger().await.unwrap();
+    let reserve = ledger.transactions_for(cr)[0].clone();
+    assert!(reserve.settled == reserve.settle_amount.is_some());
+    reserve.settle_amount.map(|a| a.to_fps_string())
+}
+
+/// Issue 17 (5): the amount an `OrderFulfilled` names is what FPS settles, checked in the
+/// ledger (a dropped or altered amount fails here); without partial settlement, only the total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settled_amount_at_fps_is_the_one_asked_for() {
+    let stack = Stack::start(PaymentAction::Reserve).await;
+    let cr = reserved(&stack).await;
+    let total = stack.order(&cr).await.amount().to_fps_string();
+    assert_eq!(total, "41.87");
+    let less = ask(
+        &stack,
+        "OrderFulfilled",
+        serde_json::json!({"callerReference": cr, "amount": "40.00"}),
+    )
+    .await;
+    assert!(less.is_err(), "partial settlement is off: {less:?}");
+    assert_eq!(settled_at_fps(&stack, &cr).await, None, "nothing settled");
+    ask(
+        &stack,
+        "OrderFulfilled",
+        serde_json::json!({"callerReference": cr, "amount": total}),
+    )
+    .await
+    .expect("the total settles");
+    stack.advance_emulator(Duration::from_secs(2)).await;
+    stack.sweep().await;
+    assert_eq!(stack.order(&cr).await.state, OrderState::Settled);
+    assert_eq!(settled_at_fps(&stack, &cr).await.as_deref(), Some("41.87"));
+    stack.shutdown().await;
+}
+
+/// With partial settlement on, FPS settles exactly the amount asked for, the order records it,
+/// and refunds are bounded by it, not by the reserve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_settlement_settles_and_bounds_refunds_by_that_amount() {
+    let stack = Stack::start_with(e2e_tests::StackOptions {
+        partial_settlement: true,
+        ..e2e_tests::StackOptions::new(PaymentAction::Reserve)
+    })
+    .await;
+    let cr = reserved(&stack).await;
+    ask(
+        &stack,
+        "OrderFulfilled",
+        serde_json::json!({"callerReference": cr, "amount": "30.05"}),
+    )
+    .await
+    .expect("a partial settle");
+    stack.advance_emulator(Duration::from_secs(2)).await;
+    stack.sweep().await;
+    let order = stack.order(&cr).await;
+    assert_eq!(order.state, OrderState::Settled, "{order:?}");
+    assert_eq!(settled_at_fps(&stack, &cr).await.as_deref(), Some("30.05"));
+    assert_eq!(
+        order.captured().map(|a| a.to_fps_string()).as_deref(),
+        Some("30.05")
+    );
+    let over = refund(&stack, &cr, Some("30.06"), "r-over").await;
+    assert!(matches!(over, Err(HandlerError::AfterSale(_))), "{over:?}");
+    refund(&stack, &cr, None, "r-all")
+        .await
+        .expect("refund the rest");
+    refunds_complete(&stack).await;
+    let ledger = stack.control.ledger().await.unwrap();
+    let refunds = ledger.transactions_for(&format!("{cr}-refund-1"));
+    assert_eq!(refunds.len(), 1, "the refused one never reached FPS");
+    assert_eq!(refunds[0].amount.to_fps_string(), "30.05");
+    stack.shutdown().await;
+}

@@ -73,13 +73,36 @@ async fn three_overlapping_sweeps_settle_two_hundred_reservations_once_each() {
     futures::stream::iter(&orders)
         .for_each_concurrent(16, |cr| stack.mark_fulfilled(cr))
         .await;
-    let (a, b, c) = tokio::join!(stack.sweep(), stack.sweep(), stack.sweep());
+    // Three sweeps as three tasks (three concurrent invocations), not interleaved on one.
+    let sweeps: Vec<_> = (0..3)
+        .map(|_| {
+            let settle = stack.settle.clone();
+            tokio::spawn(async move {
+                let scheduled = e2e_tests::event("Scheduled Event", serde_json::json!({}));
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+                match settle.handle(scheduled, deadline).await {
+                    Ok(settle_reservations::Outcome::Swept(summary)) => summary,
+                    other => panic!("sweep: {other:?}"),
+                }
+            })
+        })
+        .collect();
+    let mut summaries = Vec::new();
+    for sweep in sweeps {
+        summaries.push(sweep.await.expect("sweep task"));
+    }
+    let (a, b, c) = (&summaries[0], &summaries[1], &summaries[2]);
+    // They really overlapped: some sweep lost a conditional write to another.
+    assert!(
+        a.contended + b.contended + c.contended > 0,
+        "no contention: {a:?} {b:?} {c:?}"
+    );
     // Every order moves at least once. It may move again in another sweep: pages are read
     // lazily, so a sweep that reads a page late finds orders another sweep already settled
     // and reconciles them (SettlePending → SettlePending or Settled), at most once per sweep.
     // The exact checks are the Settle count per order and the final states below.
     let moved = |s: &checkout_core::use_cases::settle::SweepSummary| s.settled + s.pending;
-    let total = moved(&a) + moved(&b) + moved(&c);
+    let total = moved(a) + moved(b) + moved(c);
     assert!((200..=600).contains(&total), "{a:?} {b:?} {c:?}");
     assert_eq!(a.errors + b.errors + c.errors, 0, "{a:?} {b:?} {c:?}");
     let ledger = stack.control.ledger().await.unwrap();

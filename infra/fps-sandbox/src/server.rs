@@ -360,6 +360,12 @@ impl SandboxHandle {
         )
     }
 
+    /// The routes this sandbox serves, to call in-process (the fuzz targets feed it requests
+    /// without a socket); it shares the running sandbox's state.
+    pub fn router(&self) -> Router {
+        router(Arc::clone(&self.app))
+    }
+
     /// A typed client for the control API (and the CBUI buyer).
     pub fn control(&self) -> ControlClient {
         ControlClient::new(self.public_url.clone())

@@ -419,7 +419,8 @@ pub async fn sweeper(
             .await;
         });
         futures::future::join_all(sweeps).await;
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..250))).await;
+        // moto's index queries read the whole table: a sweep every half second or so.
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..900))).await;
     }
 }
 
@@ -434,7 +435,7 @@ pub async fn ipn_replayer(
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     while !stop.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(300..900))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(800..1600))).await;
         let Ok(ledger) = stack.control.ledger().await else {
             continue;
         };

@@ -129,7 +129,20 @@ impl ChaosStack {
         let store = DynamoOrderStore::new(proxied, table.clone())
             .with_retention(Some(RETENTION))
             .with_due_shards(DUE_SHARDS);
-        let direct_store = DynamoOrderStore::new(direct, table)
+        // The checks read the whole table at once from a busy moto: patient timeouts.
+        let patient = aws_sdk_dynamodb::Client::from_conf(
+            direct
+                .config()
+                .to_builder()
+                .timeout_config(
+                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                        .operation_attempt_timeout(Duration::from_secs(60))
+                        .operation_timeout(Duration::from_secs(300))
+                        .build(),
+                )
+                .build(),
+        );
+        let direct_store = DynamoOrderStore::new(patient, table)
             .with_retention(Some(RETENTION))
             .with_due_shards(DUE_SHARDS);
 

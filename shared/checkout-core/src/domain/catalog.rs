@@ -278,6 +278,24 @@ mod tests {
         assert_eq!(priced.lines[0].line_total, dec!(25.50));
     }
 
+    /// Issue 17 (5): tax of exactly half a cent rounds up (away from zero), where banker's
+    /// rounding would round to the even cent, down, in both cases here.
+    #[test]
+    fn tax_of_exactly_half_a_cent_rounds_away_from_zero() {
+        let catalog = Catalog::from_json(
+            r#"{"products":[{"sku":"A","name":"A","unitPrice":"0.50"},
+                            {"sku":"B","name":"B","unitPrice":"0.90"}]}"#,
+        )
+        .unwrap();
+        let rule = PricingRule::from_json(r#"{"taxRate":"0.05"}"#).unwrap();
+        // 0.50 × 0.05 = 0.025 → 0.03 (banker's: 0.02); 0.90 × 0.05 = 0.045 → 0.05 (0.04).
+        for (sku, tax, total) in [("A", dec!(0.03), "0.53"), ("B", dec!(0.05), "0.95")] {
+            let priced = price_cart(&catalog, &rule, &[line(sku, 1)]).unwrap();
+            assert_eq!(priced.tax, tax, "{sku}");
+            assert_eq!(priced.total.to_fps_string(), total, "{sku}");
+        }
+    }
+
     #[test]
     fn free_shipping_and_merged_lines() {
         let priced = price_cart(&catalog(), &rule(), &[line("TEE", 2), line("TEE", 2)]).unwrap();

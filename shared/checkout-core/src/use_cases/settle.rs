@@ -222,7 +222,10 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     None
                 }
             }
-        });
+        })
+        // Boxed as `Send` here, where the lifetimes are concrete: left to inference, rustc
+        // cannot prove the sweep's future `Send` (so it could not be spawned on a task).
+        .boxed();
         let owner = owner.as_str();
         // An order this sweep already moved can show up again on a later page (a Pending answer
         // makes it due at once): FPS gets asked about it by the next sweep, not seconds later.
