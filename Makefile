@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test lint fmt dev bench build clean-dev chaos fuzz mutants
+.PHONY: help setup test lint fmt dev bench build clean-dev chaos fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,8 +32,8 @@ bench: setup ## cold start, size, memory, round trips, latency, settle throughpu
 chaos: setup ## the chaos campaign: SEED=… ORDERS=… (default 1,000), faults, kills, duplicates; exits 1 on any violation
 	@SEED="$(SEED)" ORDERS="$(ORDERS)" bash infra/local/chaos.sh
 
-fuzz: ## cargo-fuzz (nightly) on every target for FUZZ_SECONDS each (default 60); FUZZ_TARGETS=…, FUZZ_RUNS=…
-	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" bash infra/local/fuzz.sh
+fuzz: ## cargo-fuzz (nightly) on every target for FUZZ_SECONDS each (default 60); FUZZ_TARGETS=…, FUZZ_RUNS=…, FUZZ_SANITIZER=address
+	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_SANITIZER="$(FUZZ_SANITIZER)" bash infra/local/fuzz.sh
 
 dev: ## the local stack: moto, the FPS emulator and the functions (cargo lambda watch); prints the shop URL
 	@bash infra/local/dev.sh

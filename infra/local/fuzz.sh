@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes every target (tests/fuzz, cargo-fuzz on the nightly toolchain) for FUZZ_SECONDS each
-# (default 60), growing the corpora under tests/fuzz/corpus/. A crash stops the run and leaves
+# (default 60). Each target grows a working corpus in target/fuzz-corpus/<target>/, seeded by the
+# committed one in tests/fuzz/corpus/<target>/; at the end, only the inputs that reach code the
+# committed corpus does not are merged into it, which keeps it small. A crash stops the run and leaves
 # its input in tests/fuzz/artifacts/<target>/: fix it, then copy the input to
 # tests/fuzz/regressions/<target>/ so that `make test` replays it on stable for ever.
 #
@@ -8,7 +10,9 @@
 #   make fuzz FUZZ_TARGETS="sigv2 ipn" FUZZ_SECONDS=600
 #   FUZZ_RUNS=10000000 make fuzz               # a number of executions instead of a time
 #
-# Prints each target's executions (libFuzzer's own count) at the end.
+# Sanitizer: none by default (safe Rust; several times the speed); FUZZ_SANITIZER=address for ASan.
+# Each target's executions (libFuzzer's own count) are printed and appended to
+# tests/fuzz/executions.tsv, the record of how much fuzzing every target has had.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,15 +28,22 @@ fi
 all="$(sed -n 's/^name = "\(.*\)"/\1/p' tests/fuzz/Cargo.toml | grep -v '^checkout-fuzz$')"
 targets="${FUZZ_TARGETS:-$all}"
 seconds="${FUZZ_SECONDS:-60}"
+sanitizer="${FUZZ_SANITIZER:-none}"
 limit=(-max_total_time="$seconds")
 if [[ -n "${FUZZ_RUNS:-}" ]]; then
     limit=(-runs="$FUZZ_RUNS")
 fi
+record=tests/fuzz/executions.tsv
+[[ -f "$record" ]] || printf 'date\ttarget\texecutions\tseconds\tsanitizer\n' > "$record"
 mkdir -p target/fuzz-logs
 for target in $targets; do
-    mkdir -p "tests/fuzz/corpus/$target"
-    echo "fuzz: $target (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s})"
-    cargo +nightly fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
+    committed="tests/fuzz/corpus/$target"
+    working="target/fuzz-corpus/$target"
+    mkdir -p "$committed" "$working"
+    echo "fuzz: $target (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s}, sanitizer $sanitizer)"
+    started=$SECONDS
+    cargo +nightly fuzz run --sanitizer "$sanitizer" --fuzz-dir tests/fuzz "$target" \
+        "$working" "$committed" -- \
         "${limit[@]}" -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         2> "target/fuzz-logs/$target.log" || {
         tail -40 "target/fuzz-logs/$target.log"
@@ -40,5 +51,14 @@ for target in $targets; do
         exit 1
     }
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "target/fuzz-logs/$target.log" | tail -1)"
-    echo "fuzz: $target: $runs executions, corpus $(ls "tests/fuzz/corpus/$target" | wc -l) files"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$(date -u +%F)" "$target" "${runs:-0}" \
+        "$((SECONDS - started))" "$sanitizer" >> "$record"
+    before="$(ls "$committed" | wc -l)"
+    cargo +nightly fuzz run --sanitizer "$sanitizer" --fuzz-dir tests/fuzz "$target" \
+        "$committed" "$working" -- -merge=1 -max_len=8192 -timeout=10 \
+        2> "target/fuzz-logs/$target.merge.log"
+    echo "fuzz: $target: $runs executions; committed corpus $before -> $(ls "$committed" | wc -l) files"
 done
+echo "fuzz: executions so far, per target (from $record):"
+awk -F'\t' 'NR > 1 { total[$2] += $3 } END { for (t in total) printf "  %-24s %12d\n", t, total[t] }' \
+    "$record" | sort

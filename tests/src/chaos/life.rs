@@ -232,30 +232,39 @@ pub async fn buy(
     Some(order_id)
 }
 
-/// Sends an event to settle-reservations as one invocation; EventBridge resends a failed or
-/// killed one (up to three times here).
-async fn deliver(
-    stack: &ChaosStack,
-    tally: &Tally,
-    rng: &mut StdRng,
+/// Who sends events to settle-reservations: the stack, the tally and the kill chance, which
+/// every delivery shares.
+#[derive(Clone, Copy)]
+struct Courier<'a> {
+    stack: &'a ChaosStack,
+    tally: &'a Tally,
     crash_chance: f64,
-    site: &'static str,
-    detail_type: &str,
-    detail: serde_json::Value,
-) {
-    // One event id for every delivery: a redelivery is the same event.
-    let event = event(detail_type, detail);
-    for _ in 0..3 {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        let work = stack.settle.handle(event.clone(), deadline);
-        match invoke(tally, rng, crash_chance, site, work).await {
-            Some(Ok(_)) => return,
-            Some(Err(settle_reservations::HandlerError::BadEvent(e))) => {
-                tally.note(format!("{site}: bad event: {e}"));
-                return;
+}
+
+impl Courier<'_> {
+    /// Sends an event as one invocation; EventBridge resends a failed or killed one (up to
+    /// three times here).
+    async fn deliver(
+        self,
+        rng: &mut StdRng,
+        site: &'static str,
+        detail_type: &str,
+        detail: serde_json::Value,
+    ) {
+        // One event id for every delivery: a redelivery is the same event.
+        let event = event(detail_type, detail);
+        for _ in 0..3 {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            let work = self.stack.settle.handle(event.clone(), deadline);
+            match invoke(self.tally, rng, self.crash_chance, site, work).await {
+                Some(Ok(_)) => return,
+                Some(Err(settle_reservations::HandlerError::BadEvent(e))) => {
+                    self.tally.note(format!("{site}: bad event: {e}"));
+                    return;
+                }
+                Some(Err(_)) => self.tally.count("events refused or failed"),
+                None => {}
             }
-            Some(Err(_)) => tally.count("events refused or failed"),
-            None => {}
         }
     }
 }
@@ -270,6 +279,11 @@ pub async fn after_sale(
     crash_chance: f64,
 ) {
     let mut rng = StdRng::seed_from_u64(plan.seed.rotate_left(17));
+    let courier = Courier {
+        stack,
+        tally,
+        crash_chance,
+    };
     let fulfil = |amount: Option<String>| {
         let mut detail = serde_json::json!({ "callerReference": order_id });
         if let Some(amount) = amount {
@@ -288,24 +302,8 @@ pub async fn after_sale(
             let mut first = StdRng::seed_from_u64(a);
             let mut second = StdRng::seed_from_u64(b);
             futures::join!(
-                deliver(
-                    stack,
-                    tally,
-                    &mut first,
-                    crash_chance,
-                    site,
-                    "OrderFulfilled",
-                    detail.clone()
-                ),
-                deliver(
-                    stack,
-                    tally,
-                    &mut second,
-                    crash_chance,
-                    site,
-                    "OrderFulfilled",
-                    detail
-                ),
+                courier.deliver(&mut first, site, "OrderFulfilled", detail.clone()),
+                courier.deliver(&mut second, site, "OrderFulfilled", detail),
             );
         }
     };
@@ -328,16 +326,9 @@ pub async fn after_sale(
         }
         (AfterSale::Cancel, false) => {
             let detail = serde_json::json!({"callerReference": order_id, "reason": "buyer asked"});
-            deliver(
-                stack,
-                tally,
-                &mut rng,
-                crash_chance,
-                "cancel",
-                "CancelRequested",
-                detail,
-            )
-            .await;
+            courier
+                .deliver(&mut rng, "cancel", "CancelRequested", detail)
+                .await;
         }
         (AfterSale::Refund { partial }, false) => {
             if plan.action == PaymentAction::Reserve {
@@ -357,16 +348,9 @@ pub async fn after_sale(
                 let detail = detail.clone();
                 async move {
                     let mut rng = StdRng::seed_from_u64(seed);
-                    deliver(
-                        stack,
-                        tally,
-                        &mut rng,
-                        crash_chance,
-                        "refund",
-                        "RefundRequested",
-                        detail,
-                    )
-                    .await
+                    courier
+                        .deliver(&mut rng, "refund", "RefundRequested", detail)
+                        .await
                 }
             });
             futures::future::join_all(sends).await;
@@ -377,16 +361,9 @@ pub async fn after_sale(
                     "reason": "the rest",
                     "requestId": format!("refund-{order_id}-2"),
                 });
-                deliver(
-                    stack,
-                    tally,
-                    &mut rng,
-                    crash_chance,
-                    "refund",
-                    "RefundRequested",
-                    detail,
-                )
-                .await;
+                courier
+                    .deliver(&mut rng, "refund", "RefundRequested", detail)
+                    .await;
             }
         }
     }
