@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup test lint fmt dev bench build clean-dev chaos fuzz
+.PHONY: help setup test lint fmt dev bench build clean-dev chaos fuzz mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ chaos: setup ## the chaos campaign: SEED=… ORDERS=… (default 1,000), faults,
 
 fuzz: ## cargo-fuzz (nightly) on every target for FUZZ_SECONDS each (default 60); FUZZ_TARGETS=…, FUZZ_RUNS=…, FUZZ_SANITIZER=address
 	@FUZZ_SECONDS="$(FUZZ_SECONDS)" FUZZ_TARGETS="$(FUZZ_TARGETS)" FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_SANITIZER="$(FUZZ_SANITIZER)" bash infra/local/fuzz.sh
+
+mutants: setup ## cargo-mutants on the order state machine, checkout/settle and the store's conditional writes; MUTANTS_FILES=…, MUTANTS_ARGS=…
+	@MUTANTS_FILES="$(MUTANTS_FILES)" MUTANTS_ARGS="$(MUTANTS_ARGS)" bash infra/local/mutants.sh
 
 dev: ## the local stack: moto, the FPS emulator and the functions (cargo lambda watch); prints the shop URL
 	@bash infra/local/dev.sh

@@ -39,5 +39,11 @@ echo "test: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
 # Emulator (tests/tests/deployed.rs). Debug builds: never release inside `make test`.
 cargo build --quiet --bins -p start-checkout -p cbui-return -p settle-reservations \
     -p fps-notifications -p order-events
+# What `make dev` builds, and the binary `cargo lambda watch` then runs for the shop page
+# (`cargo run --bin start-checkout`, whose features differ from the workspace's): built here, the
+# dev-stack test (tests/tests/dev_stack.rs) starts in seconds instead of racing a cold build
+# against its timeout while the other tests load the machine.
+cargo build --quiet --workspace --bins --examples
+cargo build --quiet --bin start-checkout
 
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -70,6 +70,24 @@ pub async fn fresh_store() -> Store {
         .with_due_shards(DUE_SHARDS)
 }
 
+/// A fresh store whose requests pass through a fault-free proxy in front of moto.
+pub async fn proxied_store() -> (Store, chaos::proxy::FaultProxy) {
+    let direct = fresh_store().await;
+    let moto = Url::parse(&dynamodb_endpoint()).expect("DynamoDB endpoint");
+    let quiet = chaos::proxy::FaultMix {
+        rate: 0.0,
+        kinds: Vec::new(),
+    };
+    let proxy = chaos::proxy::FaultProxy::start(chaos::proxy::Upstream::DynamoDb, moto, quiet, 0)
+        .await
+        .expect("DynamoDB proxy");
+    let client = chaos::proxy::client_through(direct.client(), &proxy);
+    let store = DynamoOrderStore::new(client, direct.table())
+        .with_retention(Some(RETENTION))
+        .with_due_shards(DUE_SHARDS);
+    (store, proxy)
+}
+
 /// The due index's shards in the end-to-end stores.
 pub const DUE_SHARDS: DueShards = match DueShards::new(3) {
     Some(shards) => shards,
@@ -88,6 +106,9 @@ pub struct StackOptions {
     pub notifications: bool,
     /// `PARTIAL_SETTLEMENT`: `OrderFulfilled` may settle less than the reserve.
     pub partial_settlement: bool,
+    /// The functions reach DynamoDB through a fault-free [`chaos::proxy::FaultProxy`]
+    /// (`Stack::dynamodb_proxy`), which can record their requests or play a lagging index.
+    pub dynamodb_proxy: bool,
 }
 
 impl StackOptions {
@@ -98,11 +119,14 @@ impl StackOptions {
             sandbox: SandboxConfig::for_tests(),
             notifications: false,
             partial_settlement: false,
+            dynamodb_proxy: false,
         }
     }
 }
 
 pub struct Stack {
+    /// Between the functions and moto, when [`StackOptions::dynamodb_proxy`] asked for it.
+    pub dynamodb_proxy: Option<chaos::proxy::FaultProxy>,
     pub sandbox: SandboxHandle,
     pub control: ControlClient,
     pub store: Store,
@@ -272,7 +296,12 @@ impl Stack {
             .await
             .expect("start the FPS emulator");
         let control = sandbox.control();
-        let store = fresh_store().await;
+        let (store, dynamodb_proxy) = if options.dynamodb_proxy {
+            let (store, proxy) = proxied_store().await;
+            (store, Some(proxy))
+        } else {
+            (fresh_store().await, None)
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -361,6 +390,7 @@ impl Stack {
             .build()
             .expect("http client");
         Stack {
+            dynamodb_proxy,
             sandbox,
             control,
             store,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use checkout_core::domain::order::{OrderState, PaymentAction};
 use checkout_core::use_cases::checkout::CompleteError;
-use e2e_tests::Stack;
+use e2e_tests::{Stack, StackOptions};
 use fps_sandbox::{Decision, FaultKind, Persona};
 use futures::StreamExt;
 
@@ -13,15 +13,39 @@ use futures::StreamExt;
 async fn twenty_concurrent_returns_charge_once_and_agree() {
     let stack = Stack::start(PaymentAction::Pay).await;
     let (cr, query) = stack.authorised(Persona::Card).await;
+    // FPS holds the one Pay for 1.5 s, so the race is certain: every other request arrives
+    // while the winner's claim is live and must take the lost-race branch (wait for the
+    // winner's outcome), not charge and not report the claim as if it were an outcome.
+    stack
+        .control
+        .inject_fault("Pay", FaultKind::Latency { ms: 1_500 }, 1)
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let checkout = stack.checkout.clone();
         let query = query.clone();
-        tasks.push(tokio::spawn(async move { checkout.complete(&query).await }));
+        tasks.push(tokio::spawn(async move {
+            let outcome = checkout.complete(&query).await;
+            (outcome, started.elapsed())
+        }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
-        outcomes.push(t.await.expect("task").expect("complete"));
+        let (outcome, took) = t.await.expect("task");
+        let outcome = outcome.expect("complete");
+        // Nobody answered before FPS did: the losers waited for the winner.
+        assert!(
+            took >= Duration::from_millis(1_400),
+            "answered after {took:?}"
+        );
+        assert!(
+            outcome.order.transaction_id.is_some(),
+            "{:?}",
+            outcome.order
+        );
+        outcomes.push(outcome);
     }
     let first = &outcomes[0].order;
     assert!(first.transaction_id.is_some());
@@ -316,5 +340,90 @@ async fn a_reserve_with_a_bank_account_is_refused_without_charging() {
         ledger.requests(&started.order.caller_reference, "Reserve"),
         0
     );
+    stack.shutdown().await;
+}
+
+/// A stack whose store talks to moto through a fault-free proxy that can record or lag.
+async fn proxied(action: PaymentAction) -> Stack {
+    Stack::start_with(StackOptions {
+        dynamodb_proxy: true,
+        ..StackOptions::new(action)
+    })
+    .await
+}
+
+/// Issue 17 (5): every read of an order by its key asks DynamoDB for a strongly consistent read,
+/// so a request never acts on an order as it was before another request moved it. moto's reads
+/// are always current (dropping `ConsistentRead` would pass every other test): this one reads
+/// the requests themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_read_of_an_order_by_key_is_strongly_consistent() {
+    let stack = proxied(PaymentAction::Reserve).await;
+    let proxy = stack.dynamodb_proxy.as_ref().expect("proxy");
+    proxy.record();
+    let (cr, query) = stack.authorised(Persona::Card).await;
+    stack.checkout.complete(&query).await.expect("complete");
+    let again = stack.checkout.complete(&query).await.expect("refresh");
+    assert!(again.repeat);
+    stack.advance_emulator(Duration::from_secs(2)).await;
+    stack.sweep().await;
+    stack.mark_fulfilled(&cr).await;
+    stack.sweep().await;
+    assert!(matches!(
+        stack.order(&cr).await.state,
+        OrderState::Settled | OrderState::SettlePending
+    ));
+    let seen = proxy.seen();
+    let body = |raw: &str| serde_json::from_str::<serde_json::Value>(raw).expect("JSON body");
+    let by_key: Vec<_> = seen
+        .iter()
+        .filter(|r| r.target.ends_with(".GetItem"))
+        .collect();
+    assert!(by_key.len() >= 4, "{} reads by key", by_key.len());
+    for read in by_key {
+        assert_eq!(body(&read.body)["ConsistentRead"], true, "{}", read.body);
+    }
+    // A Query of the table itself (not of an index, which cannot be consistent) is too.
+    for query in seen.iter().filter(|r| r.target.ends_with(".Query")) {
+        let query = body(&query.body);
+        if query.get("IndexName").is_none() {
+            assert_eq!(query["ConsistentRead"], true, "{query}");
+        }
+    }
+    stack.shutdown().await;
+}
+
+/// Issue 17 (5): the due index is a global index, eventually consistent: a sweep can be handed
+/// an order as it was before another sweep moved it. Here the index lags for good (every due
+/// query gets the first answer it got): the second sweep sees the fulfilled reserve again,
+/// still unsettled, and must neither settle it again nor change it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_due_index_moves_no_order_twice() {
+    let stack = proxied(PaymentAction::Reserve).await;
+    let proxy = stack.dynamodb_proxy.as_ref().expect("proxy");
+    let (cr, query) = stack.authorised(Persona::Card).await;
+    stack.checkout.complete(&query).await.expect("complete");
+    stack.advance_emulator(Duration::from_secs(2)).await;
+    assert_eq!(stack.sweep().await.reserved, 1);
+    stack.mark_fulfilled(&cr).await;
+
+    proxy.lag_indexes();
+    let first = stack.sweep().await;
+    assert_eq!(first.settled + first.pending, 1, "{first:?}");
+    let after_first = stack.order(&cr).await;
+    assert!(matches!(
+        after_first.state,
+        OrderState::Settled | OrderState::SettlePending
+    ));
+
+    let second = stack.sweep().await;
+    assert_eq!(second.settled + second.pending, 0, "{second:?}");
+    assert_eq!(
+        second.contended, 1,
+        "the stale copy lost its write: {second:?}"
+    );
+    assert_eq!(stack.order(&cr).await, after_first, "unchanged");
+    let ledger = stack.control.ledger().await.unwrap();
+    assert_eq!(ledger.requests(&cr, "Settle"), 1);
     stack.shutdown().await;
 }

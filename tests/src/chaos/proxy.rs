@@ -3,7 +3,7 @@
 //! the network did: an error answer without processing, latency, or processing followed by a
 //! lost or failed answer (the caller cannot know the request went through).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,6 +114,27 @@ struct Shared {
     requests: AtomicU64,
     faulted: Mutex<BTreeMap<&'static str, u64>>,
     http: reqwest::Client,
+    /// `Some` once [`FaultProxy::record`] was called: every request passed on, in order.
+    recorded: Mutex<Option<Vec<SeenRequest>>>,
+    /// Set by [`FaultProxy::lag_indexes`]: a DynamoDB index Query gets the first answer given
+    /// to the same query (whatever its `:now`), as a global index that lags the table would.
+    lag_indexes: AtomicBool,
+    index_answers: Mutex<HashMap<String, Stored>>,
+}
+
+/// A request as it reached the proxy: DynamoDB's `X-Amz-Target` (empty for others) and body.
+#[derive(Debug, Clone)]
+pub struct SeenRequest {
+    pub target: String,
+    pub body: String,
+}
+
+/// An answer kept for replay.
+#[derive(Clone)]
+struct Stored {
+    status: StatusCode,
+    content_type: Option<header::HeaderValue>,
+    body: Bytes,
 }
 
 /// A running proxy; faults stop with [`FaultProxy::calm`] and the task ends on drop.
@@ -146,6 +167,9 @@ impl FaultProxy {
             requests: AtomicU64::new(0),
             faulted: Mutex::new(BTreeMap::new()),
             http,
+            recorded: Mutex::new(None),
+            lag_indexes: AtomicBool::new(false),
+            index_answers: Mutex::new(HashMap::new()),
         });
         let app = axum::Router::new()
             .fallback(relay)
@@ -171,6 +195,29 @@ impl FaultProxy {
         self.shared.enabled.store(false, Ordering::SeqCst);
     }
 
+    /// Keeps every request from now on, for [`FaultProxy::seen`].
+    pub fn record(&self) {
+        if let Ok(mut recorded) = self.shared.recorded.lock() {
+            recorded.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// The requests passed on since [`FaultProxy::record`].
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.shared
+            .recorded
+            .lock()
+            .ok()
+            .and_then(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// From now on, DynamoDB index queries are answered as a lagging global index would: the
+    /// same query (up to its `:now`) gets the answer it got the first time.
+    pub fn lag_indexes(&self) {
+        self.shared.lag_indexes.store(true, Ordering::SeqCst);
+    }
+
     pub fn counts(&self) -> ProxyCounts {
         ProxyCounts {
             requests: self.shared.requests.load(Ordering::SeqCst),
@@ -191,6 +238,37 @@ impl Drop for FaultProxy {
 }
 
 impl Shared {
+    fn note(&self, headers: &HeaderMap, body: &Bytes) {
+        if let Ok(mut recorded) = self.recorded.lock() {
+            if let Some(recorded) = recorded.as_mut() {
+                recorded.push(SeenRequest {
+                    target: dynamodb_target(headers).to_owned(),
+                    body: String::from_utf8_lossy(body).into_owned(),
+                });
+            }
+        }
+    }
+
+    /// The key under which a lagging index keeps its answer: the query without its `:now`.
+    /// `None` for anything that is not a DynamoDB index Query (or when not lagging).
+    fn lagging_key(&self, headers: &HeaderMap, body: &Bytes) -> Option<String> {
+        if self.upstream != Upstream::DynamoDb
+            || !self.lag_indexes.load(Ordering::SeqCst)
+            || !dynamodb_target(headers).ends_with(".Query")
+        {
+            return None;
+        }
+        let mut query: serde_json::Value = serde_json::from_slice(body).ok()?;
+        query.get("IndexName")?;
+        if let Some(values) = query
+            .get_mut("ExpressionAttributeValues")
+            .and_then(|v| v.as_object_mut())
+        {
+            values.remove(":now");
+        }
+        Some(query.to_string())
+    }
+
     fn eligible(&self, method: &Method, uri: &Uri) -> bool {
         match self.upstream {
             Upstream::DynamoDb => true,
@@ -276,6 +354,59 @@ impl Shared {
     }
 }
 
+/// A DynamoDB client like `direct` that sends its requests through `proxy`.
+pub fn client_through(
+    direct: &aws_sdk_dynamodb::Client,
+    proxy: &FaultProxy,
+) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(
+        direct
+            .config()
+            .to_builder()
+            .endpoint_url(proxy.url().as_str().trim_end_matches('/'))
+            .build(),
+    )
+}
+
+fn dynamodb_target(headers: &HeaderMap) -> &str {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+impl IntoResponse for Stored {
+    fn into_response(self) -> Response {
+        let mut response = Response::builder().status(self.status);
+        if let Some(content_type) = self.content_type {
+            response = response.header(header::CONTENT_TYPE, content_type);
+        }
+        response
+            .body(Body::from(self.body))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    }
+}
+
+/// Keeps a successful index answer for replay (the first one per query wins) and passes it on.
+async fn keep(shared: &Shared, key: String, response: Response) -> Result<Response, String> {
+    let status = response.status();
+    let content_type = response.headers().get(header::CONTENT_TYPE).cloned();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stored = Stored {
+        status,
+        content_type,
+        body,
+    };
+    if status.is_success() {
+        if let Ok(mut answers) = shared.index_answers.lock() {
+            answers.entry(key).or_insert_with(|| stored.clone());
+        }
+    }
+    Ok(stored.into_response())
+}
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
@@ -327,7 +458,22 @@ async fn relay(
         Some(Fault::Latency(wait)) => tokio::time::sleep(wait).await,
         _ => {}
     }
+    shared.note(&headers, &body);
+    let lagging = shared.lagging_key(&headers, &body);
+    if let Some(stored) = lagging.as_ref().and_then(|key| {
+        shared
+            .index_answers
+            .lock()
+            .ok()
+            .and_then(|answers| answers.get(key).cloned())
+    }) {
+        return stored.into_response();
+    }
     let answer = shared.forward(method, &uri, headers, body).await;
+    let answer = match (lagging, answer) {
+        (Some(key), Ok(response)) => keep(&shared, key, response).await,
+        (_, answer) => answer,
+    };
     match (fault, answer) {
         (_, Err(e)) => (StatusCode::BAD_GATEWAY, format!("chaos proxy: {e}")).into_response(),
         (Some(Fault::CommitThenDrop), Ok(_)) => dropped_connection(),

@@ -119,13 +119,7 @@ impl ChaosStack {
         create_table(&direct, &table)
             .await
             .unwrap_or_else(|e| panic!("create table {table}: {e}"));
-        let proxied = aws_sdk_dynamodb::Client::from_conf(
-            direct
-                .config()
-                .to_builder()
-                .endpoint_url(dynamodb_proxy.url().as_str().trim_end_matches('/'))
-                .build(),
-        );
+        let proxied = super::proxy::client_through(&direct, &dynamodb_proxy);
         let store = DynamoOrderStore::new(proxied, table.clone())
             .with_retention(Some(RETENTION))
             .with_due_shards(DUE_SHARDS);
