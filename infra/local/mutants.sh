@@ -31,10 +31,11 @@ start_private_moto mutants
 echo "mutants: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
 
 # --in-place would mutate this tree; the default copies it (without target/) and builds there.
-# The copy builds into this tree's target directory: the dependencies are already built there,
-# and the copy's own crates get artifacts of their own (their paths differ), so only they are
-# rebuilt for each mutant.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# The copy builds into a target directory of its own that outlives the run (only the mutated
+# crate is rebuilt for each mutant). Not this tree's target/: cargo names a workspace crate's
+# artifacts by its path relative to the workspace, so the copy's and this tree's builds would
+# overwrite each other, and a test run here during the campaign would judge the wrong code.
+export CARGO_TARGET_DIR="${MUTANTS_TARGET_DIR:-$PWD/target/mutants-build}"
 # A mutant of code the tests never wait on can hang a test: the timeout catches it.
 # shellcheck disable=SC2086
 cargo mutants --package checkout-core "${file_args[@]}" --test-tool nextest \

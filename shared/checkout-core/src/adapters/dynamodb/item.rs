@@ -135,8 +135,20 @@ pub fn format_timestamp(at: OffsetDateTime) -> Result<String, ItemError> {
 
 /// Parses the stored form; also takes any RFC 3339 text (an item written by hand).
 pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ItemError> {
-    PrimitiveDateTime::parse(text, TIMESTAMP)
-        .map(PrimitiveDateTime::assume_utc)
+    // The fixed form only when its nine sub-second digits are digits: `time` 0.3.55's
+    // fixed-width parser overflows on a short fraction followed by a sign (found by fuzzing).
+    let fraction_is_digits = text
+        .as_bytes()
+        .get(20..29)
+        .is_some_and(|f| f.iter().all(u8::is_ascii_digit));
+    let fixed = if fraction_is_digits {
+        PrimitiveDateTime::parse(text, TIMESTAMP).map(PrimitiveDateTime::assume_utc)
+    } else {
+        Err(time::error::Parse::ParseFromDescription(
+            time::error::ParseFromDescription::InvalidComponent("subsecond"),
+        ))
+    };
+    fixed
         .or_else(|_| OffsetDateTime::parse(text, &Rfc3339))
         .map_err(|e| ItemError::caused(format!("{text:?} is not an RFC 3339 timestamp"), e))
 }

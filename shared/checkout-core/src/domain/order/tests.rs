@@ -550,3 +550,55 @@ fn only_orders_that_moved_no_money_are_deletable() {
         assert_eq!(order.deletable_after(retention), expected, "{state:?}");
     }
 }
+
+/// `settled_at` is stamped when a Settle succeeds and at no other answer: not on a Pending
+/// Settle, not when the reserve is found still unsettled, not on a Pay (found by cargo-mutants:
+/// an `||` for the `&&` passed every test).
+#[test]
+fn only_a_successful_settle_stamps_settled_at() {
+    let record = |order: &Order, status| {
+        order
+            .record_transaction("TX-1", status, None, None, LATER)
+            .expect("a legal answer")
+    };
+    let settling = order_in(OrderState::Settling, PaymentAction::Reserve);
+    let pending = record(&settling, TransactionStatus::Pending);
+    assert_eq!(pending.state, OrderState::SettlePending);
+    assert_eq!(pending.settled_at, None);
+    let never_arrived = record(&settling, TransactionStatus::Reserved);
+    assert_eq!(never_arrived.state, OrderState::Reserved);
+    assert_eq!(never_arrived.settled_at, None);
+    let settled = record(&pending, TransactionStatus::Success);
+    assert_eq!(settled.state, OrderState::Settled);
+    assert_eq!(settled.settled_at, Some(LATER));
+    let paid = record(
+        &order_in(OrderState::Charging, PaymentAction::Pay),
+        TransactionStatus::Success,
+    );
+    assert_eq!(paid.state, OrderState::Paid);
+    assert_eq!(paid.settled_at, None);
+}
+
+/// Fulfilment with the Settle's claim in one write: the whole reserve may be asked for (only
+/// more is refused), and the claim counts as an attempt. Both found by cargo-mutants (`>=` for
+/// `>` and `*=` for `+=` passed every test).
+#[test]
+fn fulfil_and_claim_may_settle_the_whole_reserve_and_counts_an_attempt() {
+    let reserved = order_in(OrderState::Reserved, PaymentAction::Reserve);
+    let whole = reserved.amount();
+    let claim = lease(LATER + Duration::minutes(1));
+    let next = reserved
+        .fulfil_and_claim(Some(whole), Duration::ZERO, claim.clone(), LATER)
+        .expect("the whole reserve may be settled")
+        .expect("a change");
+    assert_eq!(next.state, OrderState::Settling);
+    assert_eq!(next.settle_amount, Some(whole));
+    assert_eq!(next.fulfilled_at, Some(LATER));
+    assert_eq!(next.lease, Some(claim));
+    assert_eq!(next.attempts, reserved.attempts + 1);
+    let more = Amount::new(whole.value() + dec!(0.01)).expect("amount");
+    assert!(matches!(
+        reserved.fulfil(Some(more), Duration::ZERO, LATER),
+        Err(TransitionError::SettleAmountTooLarge { .. })
+    ));
+}

@@ -248,3 +248,26 @@ fn timestamps_sort_as_text_and_take_other_offsets() {
     );
     assert!(parse_timestamp("2024-05-01").is_err());
 }
+
+/// Found by fuzzing (`dynamodb_item`): a stored timestamp whose sub-second part is short and
+/// followed by a sign made the `time` crate's fixed-width parser overflow (a panic with debug
+/// assertions, garbage without). It is refused like any malformed timestamp.
+#[test]
+fn a_timestamp_with_a_short_signed_fraction_is_refused_without_panicking() {
+    for text in [
+        "2026-12-01T10:00:00.0000-0000Z",
+        "2026-12-01T10:00:00.-00000000Z",
+        "2026-12-01T10:00:00.+00000000Z",
+    ] {
+        assert!(parse_timestamp(text).is_err(), "{text}");
+    }
+    assert_eq!(
+        parse_timestamp("2026-12-01T10:00:00.000000001Z").unwrap(),
+        datetime!(2026-12-01 10:00:00.000000001 UTC)
+    );
+    // Eight digits is RFC 3339 still (any number is).
+    assert_eq!(
+        parse_timestamp("2026-12-01T10:00:00.00000001Z").unwrap(),
+        datetime!(2026-12-01 10:00:00.00000001 UTC)
+    );
+}
