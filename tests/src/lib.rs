@@ -3,6 +3,7 @@
 //! HTTP (the same `handle` the Lambda runtime calls; only the runtime adapter differs).
 
 pub mod chaos;
+pub mod iam;
 
 use std::sync::Arc;
 
@@ -74,10 +75,7 @@ pub async fn fresh_store() -> Store {
 pub async fn proxied_store() -> (Store, chaos::proxy::FaultProxy) {
     let direct = fresh_store().await;
     let moto = Url::parse(&dynamodb_endpoint()).expect("DynamoDB endpoint");
-    let quiet = chaos::proxy::FaultMix {
-        rate: 0.0,
-        kinds: Vec::new(),
-    };
+    let quiet = chaos::proxy::FaultMix::none();
     let proxy = chaos::proxy::FaultProxy::start(chaos::proxy::Upstream::DynamoDb, moto, quiet, 0)
         .await
         .expect("DynamoDB proxy");

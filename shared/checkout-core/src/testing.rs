@@ -583,6 +583,12 @@ pub fn crafted_http_events(path: &str) -> Vec<(&'static str, serde_json::Value)>
             "a scheme too long for http::Uri",
             event(path, "", host, &"a".repeat(70)),
         ),
+        ("a body marked base64 that is not base64", {
+            let mut event = event(path, "", host, "https");
+            event["body"] = serde_json::json!("cart=not base64!");
+            event["isBase64Encoded"] = serde_json::json!(true);
+            event
+        }),
     ]
 }
 

@@ -32,50 +32,40 @@ struct ReturnFields {
     certificate_url: Option<String>,
 }
 
-fn cbui_return() -> impl Strategy<Value = ReturnFields> {
-    let status = prop_oneof![
+fn status() -> impl Strategy<Value = String> {
+    prop_oneof![
         prop::sample::select(vec!["SA", "SB", "SC", "SE", "A", "CE", "PE", "NP", "NM"])
             .prop_map(str::to_owned),
         "[A-Z]{1,3}",
-    ];
-    (
-        status,
-        proptest::option::of("[A-Z0-9]{1,65}"),
-        proptest::option::of("[ -~]{1,128}"),
-        proptest::option::of("[0-9]{2}/[0-9]{4}"),
-        proptest::option::of("\\PC{0,80}"),
-        proptest::option::of("[A-Za-z0-9+/]{1,172}={0,2}"),
-        proptest::option::of(Just("RSA-SHA1".to_owned())),
-        proptest::option::of(Just("2".to_owned())),
-        proptest::option::of(
+    ]
+}
+
+prop_compose! {
+    fn cbui_return()(
+        status in status(),
+        token_id in proptest::option::of("[A-Z0-9]{1,65}"),
+        caller_reference in proptest::option::of("[ -~]{1,128}"),
+        expiry in proptest::option::of("[0-9]{2}/[0-9]{4}"),
+        error_message in proptest::option::of("\\PC{0,80}"),
+        signature in proptest::option::of("[A-Za-z0-9+/]{1,172}={0,2}"),
+        signature_method in proptest::option::of(Just("RSA-SHA1".to_owned())),
+        signature_version in proptest::option::of(Just("2".to_owned())),
+        certificate_url in proptest::option::of(
             "https://fps\\.sandbox\\.amazonaws\\.com/certs/[0-9]{6}/PKICert\\.pem",
         ),
-    )
-        .prop_map(
-            |(
-                status,
-                token_id,
-                caller_reference,
-                expiry,
-                error_message,
-                signature,
-                signature_method,
-                signature_version,
-                certificate_url,
-            )| {
-                ReturnFields {
-                    status,
-                    token_id,
-                    caller_reference,
-                    expiry,
-                    error_message,
-                    signature,
-                    signature_method,
-                    signature_version,
-                    certificate_url,
-                }
-            },
-        )
+    ) -> ReturnFields {
+        ReturnFields {
+            status,
+            token_id,
+            caller_reference,
+            expiry,
+            error_message,
+            signature,
+            signature_method,
+            signature_version,
+            certificate_url,
+        }
+    }
 }
 
 proptest! {

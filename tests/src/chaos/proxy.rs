@@ -66,6 +66,14 @@ pub struct FaultMix {
 }
 
 impl FaultMix {
+    /// No faults: the proxy only relays (and can record or lag).
+    pub fn none() -> Self {
+        Self {
+            rate: 0.0,
+            kinds: Vec::new(),
+        }
+    }
+
     /// Draws the fault for one request (or none).
     fn draw(&self, rng: &mut StdRng) -> Option<Fault> {
         if self.kinds.is_empty() || !rng.gen_bool(self.rate.clamp(0.0, 1.0)) {

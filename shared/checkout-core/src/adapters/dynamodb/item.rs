@@ -141,15 +141,12 @@ pub fn parse_timestamp(text: &str) -> Result<OffsetDateTime, ItemError> {
         .as_bytes()
         .get(20..29)
         .is_some_and(|f| f.iter().all(u8::is_ascii_digit));
-    let fixed = if fraction_is_digits {
-        PrimitiveDateTime::parse(text, TIMESTAMP).map(PrimitiveDateTime::assume_utc)
-    } else {
-        Err(time::error::Parse::ParseFromDescription(
-            time::error::ParseFromDescription::InvalidComponent("subsecond"),
-        ))
-    };
-    fixed
-        .or_else(|_| OffsetDateTime::parse(text, &Rfc3339))
+    if fraction_is_digits {
+        if let Ok(at) = PrimitiveDateTime::parse(text, TIMESTAMP) {
+            return Ok(at.assume_utc());
+        }
+    }
+    OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|e| ItemError::caused(format!("{text:?} is not an RFC 3339 timestamp"), e))
 }
 
