@@ -1,5 +1,6 @@
 //! Lambda entry point: configuration and clients are built once, then every request is served.
 
+use checkout_core::config::ProcessEnv;
 use checkout_core::{web, wiring};
 use lambda_http::{service_fn, Error, Request};
 
@@ -8,8 +9,8 @@ use lambda_http::{service_fn, Error, Request};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
-    checkout_core::telemetry::init("cbui-return");
-    let service = wiring::web_service_from_env().await?;
+    checkout_core::telemetry::init("cbui-return", &ProcessEnv);
+    let service = wiring::web_service(&ProcessEnv).await?;
     // Events are checked before lambda_http converts them: hostile bytes get a 400, not a panic.
     web::lambda::run(service_fn(|req: Request| {
         cbui_return::handle(&service, req)

@@ -1,6 +1,7 @@
 //! Lambda entry point: configuration and clients are built once, then every event is served.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use checkout_core::config::ProcessEnv;
 use checkout_core::wiring;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use settle_reservations::{deadline_from_epoch_ms, Service};
@@ -10,8 +11,8 @@ use settle_reservations::{deadline_from_epoch_ms, Service};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     wiring::init_logging();
-    checkout_core::telemetry::init("settle-reservations");
-    let (settlement, after_sale) = wiring::settlement_from_env().await?;
+    checkout_core::telemetry::init("settle-reservations", &ProcessEnv);
+    let (settlement, after_sale) = wiring::settlement(&ProcessEnv).await?;
     let service = Service {
         settlement,
         after_sale,

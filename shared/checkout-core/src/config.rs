@@ -39,6 +39,36 @@ impl Env for BTreeMap<String, String> {
     }
 }
 
+/// An [`Env`] that remembers every name asked of it: what a loader reads (the template test
+/// compares it with what `template.yaml` declares).
+pub struct Recording<E> {
+    inner: E,
+    asked: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+impl<E: Env> Recording<E> {
+    pub fn new(inner: E) -> Self {
+        Self {
+            inner,
+            asked: Default::default(),
+        }
+    }
+
+    /// Every name asked so far, present or not.
+    pub fn asked(&self) -> std::collections::BTreeSet<String> {
+        self.asked.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+}
+
+impl<E: Env> Env for Recording<E> {
+    fn var(&self, name: &str) -> Option<String> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.insert(name.to_owned());
+        }
+        self.inner.var(name)
+    }
+}
+
 /// Collects problems while reading, so one error lists them all.
 struct Reader<'a, E: Env> {
     env: &'a E,

@@ -64,12 +64,17 @@ pub const SWEEP_OUT_OF_TIME: &str = "SweepOutOfTime";
 
 static COLLECTOR: OnceLock<&'static Collector> = OnceLock::new();
 
+/// The metrics' namespace: `METRICS_NAMESPACE`, default `FpsCheckout`.
+pub fn namespace(env: &impl crate::config::Env) -> String {
+    env.var("METRICS_NAMESPACE")
+        .unwrap_or_else(|| "FpsCheckout".to_owned())
+}
+
 /// Installs the collector (namespace `METRICS_NAMESPACE`, default `FpsCheckout`) and counts the
 /// cold start. Without it (tests), recording is a no-op.
-pub fn init(function: &'static str) {
-    let namespace = std::env::var("METRICS_NAMESPACE").unwrap_or_else(|_| "FpsCheckout".to_owned());
+pub fn init(function: &'static str, env: &impl crate::config::Env) {
     match metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(namespace)
+        .cloudwatch_namespace(namespace(env))
         .init()
     {
         Ok(collector) => {

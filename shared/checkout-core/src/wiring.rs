@@ -1,7 +1,9 @@
 //! Building the real adapters once, at a function's init: JSON logs, the FPS gateway (with its
 //! key pair from the environment or Secrets Manager) and the DynamoDB order store. One entry
-//! per kind of function: [`web_service_from_env`] for the two HTTP functions, [`settlement_from_env`]
-//! for the sweep, [`notifications_from_env`] for FPS's notifications.
+//! per kind of function: [`web_service`] for the two HTTP functions, [`settlement`] for the
+//! sweep, [`notifications`] for FPS's notifications, [`event_publisher`] for order events. Each
+//! reads its configuration from an [`Env`]: the process environment in `main`, a recording map
+//! in the test that checks `template.yaml` declares what the code reads.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use crate::adapters::dynamodb::DynamoOrderStore;
 use crate::adapters::eventbridge::EventBridgePublisher;
 use crate::adapters::fps::FpsGateway;
 use crate::config::{
-    ConfigError, CredentialsSource, EventsConfig, FpsConfig, ProcessEnv, SettleConfig, ShopConfig,
+    ConfigError, CredentialsSource, Env, EventsConfig, FpsConfig, SettleConfig, ShopConfig,
     StoreConfig,
 };
 use crate::ports::clock::{Clock, SystemClock};
@@ -163,10 +165,10 @@ pub fn system_clock() -> Arc<dyn Clock> {
 
 /// The web service both HTTP functions build at init: configuration from the environment,
 /// the FPS gateway, the order store, the shop and its security headers.
-pub async fn web_service_from_env() -> Result<LiveWebService, InitError> {
-    let fps = FpsConfig::from_env(&ProcessEnv)?;
-    let store = StoreConfig::from_env(&ProcessEnv)?;
-    let shop = ShopConfig::from_env(&ProcessEnv)?;
+pub async fn web_service(env: &impl Env) -> Result<LiveWebService, InitError> {
+    let fps = FpsConfig::from_env(env)?;
+    let store = StoreConfig::from_env(env)?;
+    let shop = ShopConfig::from_env(env)?;
     let clock = system_clock();
     let gateway = fps_gateway(&fps, clock.clone()).await?;
     let settings = CheckoutSettings::new(&shop, &fps);
@@ -180,12 +182,12 @@ pub async fn web_service_from_env() -> Result<LiveWebService, InitError> {
 
 /// The settlement as the sweep builds it at init (it stops taking orders one FPS call's
 /// budget before its deadline), and the after-sale use cases on the same gateway and table.
-pub async fn settlement_from_env() -> Result<(LiveSettlement, LiveAfterSale), InitError> {
-    let fps = FpsConfig::from_env(&ProcessEnv)?;
-    let store = StoreConfig::from_env(&ProcessEnv)?;
+pub async fn settlement(env: &impl Env) -> Result<(LiveSettlement, LiveAfterSale), InitError> {
+    let fps = FpsConfig::from_env(env)?;
+    let store = StoreConfig::from_env(env)?;
     let clock = system_clock();
     let gateway = fps_gateway(&fps, clock.clone()).await?;
-    let settings = sweep_settings(&fps, &SettleConfig::from_env(&ProcessEnv)?);
+    let settings = sweep_settings(&fps, &SettleConfig::from_env(env)?);
     let store = order_store(&store).await;
     let after_sale = AfterSale::new(
         store.clone(),
@@ -198,9 +200,9 @@ pub async fn settlement_from_env() -> Result<(LiveSettlement, LiveAfterSale), In
 
 /// The notification handler as `fps-notifications` builds it at init: it verifies against
 /// `IPN_URL`, which it therefore requires.
-pub async fn notifications_from_env() -> Result<LiveNotifications, InitError> {
-    let fps = FpsConfig::from_env(&ProcessEnv)?;
-    let store = StoreConfig::from_env(&ProcessEnv)?;
+pub async fn notifications(env: &impl Env) -> Result<LiveNotifications, InitError> {
+    let fps = FpsConfig::from_env(env)?;
+    let store = StoreConfig::from_env(env)?;
     let Some(ipn_url) = fps.ipn_url.clone() else {
         return Err(ConfigError {
             problems: vec!["IPN_URL is missing (the URL FPS posts notifications to)".into()],
@@ -218,8 +220,8 @@ pub async fn notifications_from_env() -> Result<LiveNotifications, InitError> {
 }
 
 /// The order events' publisher as `order-events` builds it at init (no FPS key, no table).
-pub async fn event_publisher_from_env() -> Result<EventBridgePublisher, InitError> {
-    let config = EventsConfig::from_env(&ProcessEnv)?;
+pub async fn event_publisher(env: &impl Env) -> Result<EventBridgePublisher, InitError> {
+    let config = EventsConfig::from_env(env)?;
     Ok(EventBridgePublisher::from_env(config.bus_name, config.source).await)
 }
 

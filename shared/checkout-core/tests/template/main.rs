@@ -2,6 +2,7 @@
 //! builds, routes, permissions and configuration, and the sample events in `infra/events/`.
 //! One test binary; a module per concern.
 
+mod configuration;
 mod events;
 mod functions;
 mod observability;
