@@ -36,7 +36,7 @@ start_private_moto test
 echo "test: DynamoDB (moto) at $AWS_ENDPOINT_URL_DYNAMODB"
 
 # The functions' own binaries, for the tests that run them under the Lambda Runtime Interface
-# Emulator (tests/tests/deployed.rs). Debug builds: never release inside `make test`.
+# Emulator (tests/tests/deployed/). Debug builds: never release inside `make test`.
 cargo build --quiet --bins -p start-checkout -p cbui-return -p settle-reservations \
     -p fps-notifications -p order-events
 # What `make dev` builds, and the binary `cargo lambda watch` then runs for the shop page

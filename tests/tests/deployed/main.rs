@@ -54,7 +54,7 @@ fn every_sample_event_is_invoked() {
     invoked.sort();
     assert_eq!(
         files, invoked,
-        "a new sample event needs an invocation in deployed.rs"
+        "a new sample event needs an invocation in tests/tests/deployed/main.rs"
     );
 }
 
