@@ -165,7 +165,7 @@ impl Order {
         };
         let mut next = self.next(now);
         next.refunds.push(Refund {
-            seq: u32::try_from(self.refunds.len()).unwrap_or(u32::MAX - 1) + 1,
+            seq: u32::try_from(self.refunds.len() + 1).unwrap_or(u32::MAX),
             request_id: request_id.to_owned(),
             amount,
             reason: reason.to_owned(),
@@ -427,6 +427,7 @@ mod tests {
         assert_eq!(first.state, OrderState::Paid);
         let second = succeed(&refund(&first, "b", Some(dec!(10.00))).unwrap());
         assert_eq!(second.refundable(), dec!(1.20));
+        assert_eq!(second.refunds[1].caller_reference("o-1"), "o-1-refund-2");
         assert!(matches!(
             refund(&second, "c", Some(dec!(1.21))),
             Err(AfterSaleRefusal::AboveRefundable { left, .. }) if left == dec!(1.20)
@@ -527,6 +528,14 @@ mod tests {
         let t = TransactionStatus::Reserved;
         let back = stuck.redrive(Some(t), NOW, NOW).unwrap();
         assert_eq!((back.state, back.attempts), (OrderState::Reserved, 0));
+        let reserving = stuck
+            .redrive(Some(TransactionStatus::Pending), NOW, NOW)
+            .unwrap();
+        assert_eq!(
+            reserving.state,
+            OrderState::ReservePending,
+            "not fulfilled: what is pending is the reserve, not a settle"
+        );
         stuck.fulfilled_at = Some(NOW);
         let pending = stuck
             .redrive(Some(TransactionStatus::Pending), NOW, NOW)
