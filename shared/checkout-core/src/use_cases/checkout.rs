@@ -576,4 +576,6 @@ pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
 }
 
 #[cfg(test)]
+mod claim_tests;
+#[cfg(test)]
 mod tests;

@@ -13,16 +13,16 @@ use crate::testing::{
     authorized, clock, mugs, settings, Answer, Call, Cue, CuedStore, FakeGateway,
 };
 
-type TestCheckout = Checkout<Arc<CuedStore>, Arc<FakeGateway>>;
+pub(super) type TestCheckout = Checkout<Arc<CuedStore>, Arc<FakeGateway>>;
 
-struct World {
-    store: Arc<CuedStore>,
-    gateway: Arc<FakeGateway>,
-    clock: ManualClock,
-    checkout: TestCheckout,
+pub(super) struct World {
+    pub(super) store: Arc<CuedStore>,
+    pub(super) gateway: Arc<FakeGateway>,
+    pub(super) clock: ManualClock,
+    pub(super) checkout: TestCheckout,
 }
 
-fn world(action: PaymentAction) -> World {
+pub(super) fn world(action: PaymentAction) -> World {
     let store = CuedStore::new();
     let gateway = FakeGateway::new();
     let clock = clock();
@@ -43,7 +43,7 @@ fn world(action: PaymentAction) -> World {
 impl World {
     /// A stored order for two mugs ($16.20), and the query of a signed return authorised
     /// with `method`.
-    async fn started(&self, method: PaymentMethod) -> (String, String) {
+    pub(super) async fn started(&self, method: PaymentMethod) -> (String, String) {
         let started = self.checkout.start(&mugs(2)).await.expect("start");
         let id = started.order.caller_reference;
         let query = self
