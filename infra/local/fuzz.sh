@@ -40,7 +40,9 @@ for target in $targets; do
     committed="tests/fuzz/corpus/$target"
     working="target/fuzz-corpus/$target"
     mkdir -p "$committed" "$working"
-    echo "fuzz: $target (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$seconds s}, sanitizer $sanitizer)"
+    budget="$seconds s"
+    [[ -n "${FUZZ_RUNS:-}" ]] && budget="$FUZZ_RUNS runs"
+    echo "fuzz: $target ($budget, sanitizer $sanitizer)"
     started=$SECONDS
     cargo +nightly fuzz run --sanitizer "$sanitizer" --fuzz-dir tests/fuzz "$target" \
         "$working" "$committed" -- \
