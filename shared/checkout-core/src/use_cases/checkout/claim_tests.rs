@@ -92,18 +92,7 @@ async fn a_return_facing_a_dead_claim_does_not_wait_for_it() {
         patient,
     );
     let (id, query) = w.started(PaymentMethod::CreditCard).await;
-    let now = w.clock.now();
-    let lease = Lease {
-        owner: "gone".into(),
-        expires_at: now + time::Duration::seconds(60),
-    };
-    let claimed = w
-        .store
-        .order(&id)
-        .await
-        .claim_for_charge("tok", None, lease, now)
-        .expect("claim");
-    w.store.put(claimed).await;
+    w.claimed_by_another(&id, time::Duration::seconds(60)).await;
     w.clock.advance(time::Duration::seconds(61));
     let done = tokio::time::timeout(
         std::time::Duration::from_secs(10),

@@ -52,6 +52,23 @@ impl World {
         (id, query)
     }
 
+    /// Another request (`owner`) holds the charge claim on order `id` until `lease` from now,
+    /// as it would while its Pay is in flight.
+    pub(super) async fn claimed_by_another(&self, id: &str, lease: time::Duration) {
+        let now = self.clock.now();
+        let lease = Lease {
+            owner: "other".into(),
+            expires_at: now + lease,
+        };
+        let claimed = self
+            .store
+            .order(id)
+            .await
+            .claim_for_charge("tok", None, lease, now)
+            .expect("claim");
+        self.store.put(claimed).await;
+    }
+
     async fn returned_with(&self, outcome: Authorization) -> (String, String) {
         let started = self.checkout.start(&mugs(2)).await.expect("start");
         let id = started.order.caller_reference;
@@ -480,16 +497,7 @@ async fn a_return_that_loses_the_race_reports_the_winner_and_charges_nothing() {
 async fn a_return_while_another_charges_waits_for_its_outcome_then_reports_the_claim() {
     let w = world(PaymentAction::Pay);
     let (id, query) = w.started(PaymentMethod::CreditCard).await;
-    let stored = w.store.order(&id).await;
-    let now = w.clock.now();
-    let lease = Lease {
-        owner: "other".into(),
-        expires_at: now + time::Duration::seconds(60),
-    };
-    let claimed = stored
-        .claim_for_charge("tok", None, lease, now)
-        .expect("claim");
-    w.store.put(claimed.clone()).await;
+    w.claimed_by_another(&id, time::Duration::seconds(60)).await;
     // The winner never finishes within `wait_for_winner`: the loser reports the claim as it
     // stands, and charges nothing itself.
     let started = std::time::Instant::now();
