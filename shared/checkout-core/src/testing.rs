@@ -415,6 +415,8 @@ impl PaymentGateway for Arc<FakeGateway> {
 pub enum Cue {
     /// `get` fails as if DynamoDB were down.
     GetFails,
+    /// `due` (the sweep's index Query) fails as if DynamoDB were down.
+    DueFails,
     /// The next `transition` finds the order already moved by someone else: `race` is applied
     /// to the stored order first (another invocation's write), then the call goes ahead.
     RaceBeforeTransition(Box<dyn FnOnce(&Order) -> Order + Send>),
@@ -527,6 +529,9 @@ impl OrderStore for CuedStore {
         page_size: u32,
         cursor: Option<String>,
     ) -> Result<DuePage, StoreError> {
+        if self.take(|c| matches!(c, Cue::DueFails)).is_some() {
+            return Err(unavailable("Query (due)"));
+        }
         self.inner.due(now, page_size, cursor).await
     }
 }

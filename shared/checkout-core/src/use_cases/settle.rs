@@ -312,7 +312,6 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                     self.store.transition(&order, &claimed).await?;
                     self.run_settle(claimed).await?
                 }
-                OrderState::Reserved => return Ok(Step::Skipped),
                 OrderState::AwaitingAuthorization if order.retry_at.is_some() => {
                     self.recover(&order, owner, now).await?
                 }
@@ -359,6 +358,8 @@ impl<S: OrderStore, G: PaymentGateway> Settlement<S, G> {
                         run_charge(&self.store, &self.gateway, self.clock.as_ref(), claimed).await?
                     }
                 }
+                // An unshipped reserve waits for its fulfilment or its expiry; final states and
+                // live claims are not the sweep's.
                 _ => return Ok(Step::Skipped),
             };
             // A reconcile that finds the reserve confirmed and shipped settles it in the same

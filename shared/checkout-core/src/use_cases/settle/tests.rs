@@ -611,4 +611,7 @@ async fn a_decline_for_now_waits_for_the_buyer_then_lapses_into_failure() {
     assert_eq!(w.gateway.calls().len(), calls, "FPS is not asked again");
 }
 
+mod after_sale;
+mod lagging;
+mod limits;
 mod recovery;
