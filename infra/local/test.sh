@@ -13,7 +13,13 @@ cd "$(dirname "$0")/../.."
 # instead of moto; a test of a feature dynalite lacks skips that part and prints why.
 if [[ "${DYNAMODB_SECOND_OPINION:-}" == "dynalite" ]]; then
     port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    .venv-tools/node/node_modules/.bin/dynalite --port "$port" >/dev/null 2>&1 &
+    dynalite=.venv-tools/node/node_modules/.bin/dynalite
+    if [[ ! -x "$dynalite" ]]; then
+        echo "test: $dynalite is not installed; run DYNAMODB_SECOND_OPINION=dynalite make test" \
+            "(its setup installs it)" >&2
+        exit 1
+    fi
+    "$dynalite" --port "$port" >/dev/null 2>&1 &
     dynalite_pid=$!
     trap 'kill "$dynalite_pid" 2>/dev/null || true' EXIT
     for _ in $(seq 1 50); do

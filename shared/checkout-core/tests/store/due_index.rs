@@ -2,8 +2,13 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
+use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use checkout_core::adapters::dynamodb::{attr, DueShards};
+use checkout_core::adapters::dynamodb::{
+    attr, create_table, default_timeouts, DueShards, DynamoOrderStore, TableCreation,
+};
 use checkout_core::adapters::memory::MemoryStore;
 use checkout_core::domain::order::{Order, OrderState, PaymentAction};
 use checkout_core::domain::payment::TransactionStatus;
@@ -344,4 +349,85 @@ async fn a_sharded_due_index_hands_out_every_due_order_exactly_once() {
         one_shard.due(NOW, 1, Some(cursor)).await,
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+/// Records the `Limit` of every Query the store sends.
+#[derive(Debug, Clone, Default)]
+struct QueryLimits(std::sync::Arc<std::sync::Mutex<Vec<i32>>>);
+
+impl Intercept for QueryLimits {
+    fn name(&self) -> &'static str {
+        "QueryLimits"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if let Some(query) = context.input().downcast_ref::<QueryInput>() {
+            self.0.lock().unwrap().push(query.limit().unwrap_or(-1));
+        }
+        Ok(())
+    }
+}
+
+/// A page of the sharded index reads only each open shard's share of it (plus one, to learn
+/// whether the shard has more), not a whole page from every shard: the read cost of a page
+/// stays near its size however many shards there are. Shards that are done leave their share
+/// to the others.
+#[tokio::test]
+async fn each_shard_reads_only_its_share_of_a_page() {
+    require_moto();
+    let limits = QueryLimits::default();
+    let sdk = checkout_core::adapters::aws::sdk_config(default_timeouts()).await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .interceptor(limits.clone())
+            .build(),
+    );
+    let table = table_name();
+    assert!(matches!(
+        create_table(&client, &table).await,
+        Ok(TableCreation::Created)
+    ));
+    let shards = DueShards::new(4).expect("4");
+    let store = DynamoOrderStore::new(client, table).with_due_shards(shards);
+    // One due order per shard but one, which has many: after the first page, three shards
+    // are done and the fourth gets the whole page.
+    let mut per_bucket = HashMap::<String, u32>::new();
+    let mut i = 0;
+    while per_bucket.len() < 4 || per_bucket.values().max() < Some(&20) {
+        let id = format!("due-{i:03}");
+        i += 1;
+        let bucket = shards.bucket_for(&id);
+        let count = per_bucket.entry(bucket.clone()).or_default();
+        let crowded = bucket == shards.bucket_for("due-000");
+        if *count >= 1 && !crowded {
+            continue;
+        }
+        *count += 1;
+        store
+            .create(&in_state(&id, OrderState::PaymentPending, |o| {
+                o.updated_at = NOW - Duration::minutes(5);
+            }))
+            .await
+            .unwrap();
+    }
+
+    // The three small shards hand out their one order each, the crowded one its share.
+    let first = store.due(NOW, 8, None).await.unwrap();
+    assert_eq!(first.orders.len(), 5);
+    assert_eq!(
+        std::mem::take(&mut *limits.0.lock().unwrap()),
+        [3, 3, 3, 3],
+        "each of 4 shards reads 8 / 4 + 1"
+    );
+    let second = store.due(NOW, 8, first.next).await.unwrap();
+    assert_eq!(second.orders.len(), 8);
+    assert_eq!(
+        *limits.0.lock().unwrap(),
+        [9],
+        "the one open shard reads the whole page + 1"
+    );
 }

@@ -3,6 +3,7 @@
 //! module per concern.
 
 mod due_index;
+mod listing;
 mod support;
 mod table;
 mod writes;

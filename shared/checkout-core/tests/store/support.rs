@@ -159,3 +159,44 @@ pub fn in_state(id: &str, state: OrderState, tweak: impl FnOnce(&mut Order)) -> 
 pub fn ids(orders: &[Order]) -> Vec<&str> {
     orders.iter().map(|o| o.caller_reference.as_str()).collect()
 }
+
+/// What this thread logs (at warn and above) until the guard drops: for the few facts a store
+/// reports only to its operators. The tests run on tokio's single-threaded runtime, so
+/// everything the store logs is on this thread.
+pub fn capture_warnings() -> (tracing::subscriber::DefaultGuard, Logged) {
+    let logged = Logged::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(logged.clone())
+        .finish();
+    (tracing::subscriber::set_default(subscriber), logged)
+}
+
+#[derive(Clone, Default)]
+pub struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logged {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logged {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logged {
+    type Writer = Logged;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}

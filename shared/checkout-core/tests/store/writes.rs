@@ -287,3 +287,36 @@ async fn find_by_transaction_id_maps_both_ways() {
     assert_eq!(store.find_by_transaction_id("TX-nope").await.unwrap(), None);
     assert_eq!(store.find_by_transaction_id("").await.unwrap(), None);
 }
+
+/// Two orders should never carry one TransactionId; if they ever do, a lookup still answers
+/// (with one of them) and tells the operators. One carrier, or none, is not reported.
+#[tokio::test]
+async fn a_transaction_id_on_two_orders_is_reported() {
+    let store = store().await;
+    let paid = |id: &str, tx: &str| {
+        in_state(id, OrderState::Paid, |o| {
+            o.action = PaymentAction::Pay;
+            o.transaction_id = Some(tx.into());
+        })
+    };
+    for o in [
+        paid("o-1", "TX-once"),
+        paid("o-2", "TX-twice"),
+        paid("o-3", "TX-twice"),
+    ] {
+        store.create(&o).await.unwrap();
+    }
+    let (_guard, logged) = capture_warnings();
+    let warned = "more than one order carries this TransactionId";
+
+    let once = store.find_by_transaction_id("TX-once").await.unwrap();
+    assert_eq!(once.map(|o| o.caller_reference).as_deref(), Some("o-1"));
+    assert_eq!(store.find_by_transaction_id("TX-none").await.unwrap(), None);
+    assert!(!logged.text().contains(warned), "{}", logged.text());
+
+    let twice = store.find_by_transaction_id("TX-twice").await.unwrap();
+    let found = twice.map(|o| o.caller_reference).unwrap_or_default();
+    assert!(["o-2", "o-3"].contains(&found.as_str()), "{found}");
+    let text = logged.text();
+    assert!(text.contains(warned) && text.contains("TX-twice"), "{text}");
+}
