@@ -6,9 +6,7 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept};
 use aws_sdk_dynamodb::operation::query::QueryInput;
 use aws_sdk_dynamodb::types::AttributeValue;
-use checkout_core::adapters::dynamodb::{
-    attr, create_table, default_timeouts, DueShards, DynamoOrderStore, TableCreation,
-};
+use checkout_core::adapters::dynamodb::{attr, DueShards};
 use checkout_core::adapters::memory::MemoryStore;
 use checkout_core::domain::order::{Order, OrderState, PaymentAction};
 use checkout_core::domain::payment::TransactionStatus;
@@ -378,21 +376,11 @@ impl Intercept for QueryLimits {
 /// to the others.
 #[tokio::test]
 async fn each_shard_reads_only_its_share_of_a_page() {
-    require_moto();
     let limits = QueryLimits::default();
-    let sdk = checkout_core::adapters::aws::sdk_config(default_timeouts()).await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(limits.clone())
-            .build(),
-    );
-    let table = table_name();
-    assert!(matches!(
-        create_table(&client, &table).await,
-        Ok(TableCreation::Created)
-    ));
     let shards = DueShards::new(4).expect("4");
-    let store = DynamoOrderStore::new(client, table).with_due_shards(shards);
+    let store = store_with_interceptor(limits.clone())
+        .await
+        .with_due_shards(shards);
     // One due order per shard but one, which has many: after the first page, three shards
     // are done and the fourth gets the whole page.
     let mut per_bucket = HashMap::<String, u32>::new();

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use aws_sdk_dynamodb::config::Intercept;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
 use checkout_core::adapters::dynamodb::{
-    attr, client_from_env, create_table, DynamoOrderStore, TableCreation,
+    attr, client_from_env, create_table, default_timeouts, DynamoOrderStore, TableCreation,
 };
 use checkout_core::domain::catalog::{PricedCart, PricedLine};
 use checkout_core::domain::money::Amount;
@@ -60,7 +62,21 @@ pub fn table_name() -> String {
 /// A store on a fresh table of its own.
 pub async fn store() -> DynamoOrderStore {
     require_moto();
-    let client = client_from_env().await;
+    on_a_fresh_table(client_from_env().await).await
+}
+
+/// A store on a fresh table of its own whose client runs `interceptor` around every call: to
+/// record what the store sends, or to lose an answer after DynamoDB has committed the write.
+pub async fn store_with_interceptor(interceptor: impl Intercept + 'static) -> DynamoOrderStore {
+    require_moto();
+    let sdk = checkout_core::adapters::aws::sdk_config(default_timeouts()).await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(interceptor)
+        .build();
+    on_a_fresh_table(Client::from_conf(config)).await
+}
+
+async fn on_a_fresh_table(client: Client) -> DynamoOrderStore {
     let table = table_name();
     match create_table(&client, &table).await {
         Ok(TableCreation::Created) => {}

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextMut;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
-use checkout_core::adapters::dynamodb::{
-    attr, create_table, default_timeouts, DynamoOrderStore, TableCreation,
-};
+use checkout_core::adapters::dynamodb::attr;
 use checkout_core::domain::money::Amount;
 use checkout_core::domain::order::{OrderState, PaymentAction};
 use checkout_core::domain::payment::PaymentMethod;
@@ -173,18 +171,7 @@ async fn a_committed_write_whose_answer_is_lost_is_not_reported_as_a_conflict() 
         return;
     }
     let lose = LoseNextAnswer::default();
-    let sdk = checkout_core::adapters::aws::sdk_config(default_timeouts()).await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(lose.clone())
-            .build(),
-    );
-    let table = table_name();
-    assert!(matches!(
-        create_table(&client, &table).await,
-        Ok(TableCreation::Created)
-    ));
-    let store = DynamoOrderStore::new(client, table);
+    let store = store_with_interceptor(lose.clone()).await;
 
     let created = order("o-lost", PaymentAction::Pay);
     lose.0.store(true, Ordering::SeqCst);

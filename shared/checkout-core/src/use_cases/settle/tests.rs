@@ -29,7 +29,7 @@ fn world() -> World {
         SweepSettings {
             stop_before_deadline: std::time::Duration::from_millis(10),
             // These tests settle parts of orders; the default (whole orders only) is tested
-            // by the settle-reservations handler.
+            // in `tests/limits.rs` and by the settle-reservations handler.
             partial_settlement: true,
             ..SweepSettings::default()
         },
@@ -80,6 +80,26 @@ impl World {
                 self.now(),
             )
             .expect("reserved")
+    }
+
+    /// A stored reserve, shipped for its whole amount and left for the sweep to settle.
+    async fn shipped(&self, id: &str) -> Order {
+        self.stored(self.reserved(id)).await;
+        self.settlement
+            .mark_fulfilled(id, None)
+            .await
+            .expect("fulfil")
+    }
+
+    /// A second settlement over the same store, gateway and clock, with the default settings
+    /// (whole orders only, the default safety margin).
+    fn with_default_settings(&self) -> TestSettlement {
+        Settlement::new(
+            self.store.clone(),
+            self.gateway.clone(),
+            Arc::new(self.clock.clone()),
+            SweepSettings::default(),
+        )
     }
 
     async fn stored(&self, order: Order) -> Order {
@@ -284,11 +304,7 @@ async fn a_reconcile_the_gateway_cannot_answer_leaves_the_order_due() {
 async fn a_refused_settle_asks_before_failing() {
     // FPS refuses and the reserve is still there: the settle failed.
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     w.gateway
         .settle_answers(Answer::Refuse("InvalidTransactionState"));
     w.gateway
@@ -334,11 +350,7 @@ async fn a_refused_settle_asks_before_failing() {
 #[tokio::test]
 async fn a_settle_with_an_unknown_outcome_stays_claimed_then_is_looked_up_not_repeated() {
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     w.gateway.settle_answers(Answer::Unknown);
     let summary = w.sweep().await;
     assert_eq!(summary.unresolved, 1, "{summary:?}");
@@ -368,11 +380,7 @@ async fn a_settle_with_an_unknown_outcome_stays_claimed_then_is_looked_up_not_re
 #[tokio::test]
 async fn an_expired_settle_claim_whose_settle_never_arrived_settles_once() {
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     w.gateway.settle_answers(Answer::NotSent);
     w.sweep().await;
     w.clock.advance(time::Duration::seconds(61));
@@ -405,11 +413,7 @@ async fn an_abandoned_charge_claim_is_redriven_with_the_same_reference() {
 #[tokio::test]
 async fn a_sweep_that_loses_a_race_counts_it_as_contended() {
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     let now = w.now();
     w.store
         .cue(crate::testing::Cue::RaceBeforeTransition(Box::new(
@@ -431,11 +435,7 @@ async fn a_sweep_that_loses_a_race_counts_it_as_contended() {
 #[tokio::test]
 async fn a_sweep_out_of_time_takes_no_order() {
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     let summary = w.settlement.sweep(tokio::time::Instant::now()).await;
     assert!(summary.out_of_time);
     assert_eq!(summary.examined, 0);

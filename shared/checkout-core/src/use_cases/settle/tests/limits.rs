@@ -28,12 +28,7 @@ async fn ship(
 async fn without_partial_settlement_only_the_whole_reserve_ships() {
     for at_once in [true, false] {
         let w = world();
-        let whole_only = Settlement::new(
-            w.store.clone(),
-            w.gateway.clone(),
-            Arc::new(w.clock.clone()),
-            SweepSettings::default(),
-        );
+        let whole_only = w.with_default_settings();
         let reserved = w.stored(w.reserved("o-1")).await;
         assert_eq!(reserved.amount(), amount("16.20"));
 
@@ -176,17 +171,8 @@ async fn a_settle_claim_redriven_after_the_reserve_expired_never_settles() {
 #[tokio::test]
 async fn a_short_invocation_still_does_some_work() {
     let w = world();
-    let default_margin = Settlement::new(
-        w.store.clone(),
-        w.gateway.clone(),
-        Arc::new(w.clock.clone()),
-        SweepSettings::default(),
-    );
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    let default_margin = w.with_default_settings();
+    w.shipped("o-1").await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let summary = default_margin.sweep(deadline).await;
     assert_eq!(summary.settled, 1, "{summary:?}");
@@ -198,11 +184,7 @@ async fn a_short_invocation_still_does_some_work() {
 #[tokio::test]
 async fn a_due_read_that_fails_is_counted_as_an_error() {
     let w = world();
-    w.stored(w.reserved("o-1")).await;
-    w.settlement
-        .mark_fulfilled("o-1", None)
-        .await
-        .expect("fulfil");
+    w.shipped("o-1").await;
     w.store.cue(crate::testing::Cue::DueFails);
     let summary = w.sweep().await;
     assert_eq!(summary.errors, 1, "{summary:?}");
