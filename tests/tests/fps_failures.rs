@@ -112,8 +112,8 @@ async fn a_refusal_after_a_committed_5xx_is_resolved_not_failed() {
 }
 
 /// Issue 12 (9), the other order: the Pay's answer was lost; the sweep's resend is refused
-/// because the token is used. The order is not failed: FPS says the authorisation was spent,
-/// so the charge probably went through, and a person resolves it.
+/// because the token is used. The order is not failed: FPS says the authorisation is no longer
+/// usable, so an earlier attempt may have charged, and a person resolves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redrive_refused_for_a_used_token_needs_attention_not_failure() {
     let stack = Stack::start(PaymentAction::Pay).await;

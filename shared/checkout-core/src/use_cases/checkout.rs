@@ -543,12 +543,17 @@ pub(crate) async fn run_charge<S: OrderStore, G: PaymentGateway>(
         }) if claimed.attempts > 1 => {
             match gateway.authorization_spent(&claimed.caller_reference).await {
                 Ok(true) => {
-                    warn!(%code, "a resent charge was refused and the authorisation is spent: an earlier attempt probably charged");
+                    // Inactive reads the same whether our earlier attempt used the token or it
+                    // expired or was cancelled unused, so the reason claims no more than that.
+                    warn!(%code, "a resent charge was refused and the authorisation is no longer usable: an earlier attempt may have charged");
                     claimed.needs_attention(
-                    &code,
-                    &format!("{message} (the buyer's authorisation is spent: an earlier attempt of this charge probably went through; find it in the FPS account)"),
-                    clock.now(),
-                )?
+                        &code,
+                        &format!(
+                            "{message} (a resend of this charge: FPS reports the buyer's authorisation no longer usable, and an earlier attempt may have used it; look for CallerReference {} in the FPS account)",
+                            claimed.caller_reference
+                        ),
+                        clock.now(),
+                    )?
                 }
                 Ok(false) => claimed.fail(&code, &message, clock.now())?,
                 Err(e) => return Err(StepError::Unresolved(e)),

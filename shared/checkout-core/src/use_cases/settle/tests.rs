@@ -566,6 +566,15 @@ async fn a_redriven_charge_refused_as_used_asks_whether_the_authorisation_is_spe
         let order = w.store.order("o-1").await;
         assert_eq!(order.state, expected, "{spent:?}");
         assert!(w.gateway.calls().contains(&Call::Spent("o-1".into())));
+        if expected == OrderState::NeedsAttention {
+            // FPS said the token is no longer usable, not that it was charged: a token that
+            // expired or was cancelled unused reads the same. The reason says only that.
+            let reason = order.status_message.unwrap_or_default();
+            assert!(reason.starts_with("TokenUsageError message"), "{reason}");
+            assert!(reason.contains("may have"), "{reason}");
+            assert!(!reason.contains("probably"), "{reason}");
+            assert!(reason.contains("CallerReference o-1"), "{reason}");
+        }
     }
     // The first attempt's refusal is taken as it is: nothing earlier could have used it.
     let w = world();
